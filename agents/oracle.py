@@ -1,0 +1,34 @@
+"""The oracle agent: scripted perfect tool use, the upper bound of every leaderboard, and
+the source of SFT demonstrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+__all__ = ["OracleAgent"]
+
+
+class OracleAgent:
+    """Plays the task's scripted solution (``env.unwrapped.oracle_action()``), which calls
+    the tools for real and submits what they return.
+
+    Works on any env that derives from :class:`textgym.TextEnv` and whose task defines
+    ``oracle_turn``.
+    """
+
+    def __init__(self, env: gym.Env):
+        if not hasattr(env.unwrapped, "oracle_action"):
+            raise TypeError(
+                f"{type(env.unwrapped).__name__} has no oracle_action(); the oracle agent "
+                "needs a textgym.TextEnv whose task defines oracle_turn()"
+            )
+        self.env = env
+
+    def reset(self, seed: int | None = None) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return self.env.unwrapped.oracle_action()

@@ -1,0 +1,89 @@
+"""Architecture rules: agents never import envs; editable and wheel installs both work."""
+
+import ast
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative: resolve against textgym.agents
+                base = ["textgym", "agents"][: 2 - (node.level - 1)]
+                module = ".".join(base + ([module] if module else []))
+            names.append(module)
+            names += [f"{module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def test_agents_never_import_envs_statically():
+    files = sorted((ROOT / "agents").rglob("*.py"))
+    assert files
+    offenders = {
+        str(f.relative_to(ROOT)): name
+        for f in files
+        for name in _imports(f)
+        if name == "textgym.envs" or name.startswith("textgym.envs.") or name.startswith("envs")
+    }
+    assert not offenders, f"textgym.agents must not import textgym.envs: {offenders}"
+
+
+def test_agents_never_import_envs_at_runtime():
+    code = (
+        "import sys, textgym.agents;"
+        "bad = sorted(m for m in sys.modules if m.startswith('textgym.envs'));"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_packages_import_from_the_install():
+    import textgym.agents
+    import textgym.envs
+
+    import textgym
+
+    assert Path(textgym.envs.__file__).parent == ROOT / "envs"
+    assert Path(textgym.agents.__file__).parent == ROOT / "agents"
+
+
+@pytest.mark.slow
+def test_wheel_contains_all_three_packages_and_imports(tmp_path):
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(wheel_dir), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = wheel_dir.glob("textgym-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for required in ("textgym/__init__.py", "textgym/env.py", "textgym/envs/__init__.py",
+                     "textgym/envs/calculator.py", "textgym/agents/__init__.py",
+                     "textgym/agents/oracle.py", "textgym/tools/calculator.py",
+                     "textgym/wrappers/__init__.py"):
+        assert required in names, f"{required} missing from the wheel"
+    assert not any(n.startswith(("tests/", "envs/", "agents/")) for n in names)
+    # Import from the unpacked wheel alone, with the source tree out of the path.
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    code = (
+        "import sys; sys.path = [p for p in sys.path if 'main' not in p or 'site-packages' in p];"
+        f"sys.path.insert(0, {str(target)!r});"
+        "import textgym, textgym.envs, textgym.agents, gymnasium as gym;"
+        f"assert textgym.__file__.startswith({str(target)!r}), textgym.__file__;"
+        "env = gym.make('TextEnv-Calculator-v0'); env.reset(seed=0); print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -1,0 +1,48 @@
+"""textgym: tool use by language models as ordinary Gymnasium environments.
+
+``import textgym`` registers every environment, so ``gym.make("TextEnv-Calculator-v0")``
+works; see ``textgym.registration.ENVS`` for the list.
+"""
+
+from textgym.env import TextEnv, ToolStats
+from textgym.protocol import ParsedTurn, ToolCallFormat, TurnKind, call_text, submit_text
+from textgym.registration import ENVS, env_ids, register_envs
+from textgym.rollout import Agent, Episode, EvalResult, evaluate, run_episode
+from textgym.task import SPLITS, Task, TaskItem, ToolCall
+from textgym.tokenizer import MARKERS, decode, encode_agent_text, encode_text, make_tokenizer
+from textgym.tool import Tool, ToolError, ToolResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "Episode",
+    "EvalResult",
+    "evaluate",
+    "run_episode",
+    "ENVS",
+    "MARKERS",
+    "SPLITS",
+    "ParsedTurn",
+    "Task",
+    "TaskItem",
+    "TextEnv",
+    "Tool",
+    "ToolCall",
+    "ToolCallFormat",
+    "ToolError",
+    "ToolResult",
+    "ToolStats",
+    "TurnKind",
+    "call_text",
+    "decode",
+    "encode_agent_text",
+    "encode_text",
+    "env_ids",
+    "make_tokenizer",
+    "register_envs",
+    "submit_text",
+    "__version__",
+]
+
+register_envs()

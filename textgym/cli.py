@@ -1,0 +1,152 @@
+"""The ``textgym`` command: list, play, eval and demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import gymnasium as gym
+
+import textgym
+from textgym.registration import ENVS
+from textgym.specs import make_agent
+
+__all__ = ["main"]
+
+
+def _make_env(env_id: str, **kwargs) -> gym.Env:
+    known = {entry.id for entry in ENVS}
+    if env_id not in gym.registry:
+        raise ValueError(
+            f"unknown env id {env_id!r}; known ids: {', '.join(sorted(known))} "
+            "(run `textgym list`)"
+        )
+    return gym.make(env_id, **kwargs)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    width = max(len(entry.id) for entry in ENVS)
+    for entry in ENVS:
+        print(f"{entry.id:<{width}}  tool={entry.tool:<10}  {entry.summary}")
+    return 0
+
+
+def _transcript(env: gym.Env, colour: bool) -> str:
+    return env.unwrapped.transcript(colour=colour)
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    env = _make_env(args.env)
+    colour = args.color == "on" or (args.color == "auto" and sys.stdout.isatty())
+    options = {"split": args.split}
+    if args.index is not None:
+        options["index"] = args.index
+    base = env.unwrapped
+    print(
+        "Type one turn per line; markers are written as text, e.g. "
+        "<request><Calculator>2+3<call> or Result=5<submit>. Ctrl-D quits.\n"
+    )
+    seed = args.seed
+    while True:
+        env.reset(seed=seed, options=options)
+        print(_transcript(env, colour))
+        done = False
+        while not done:
+            try:
+                line = input("> ")
+            except EOFError:
+                print()
+                env.close()
+                return 0
+            _, reward, terminated, truncated, info = env.step(base.encode_turn(line))
+            done = terminated or truncated
+            print(_transcript(env, colour))
+        status = "success" if info.get("success") else ("truncated" if truncated else "failed")
+        print(f"\nepisode over: reward {reward:g} ({status})\n")
+        seed = None if seed is None else seed + 1
+        options.pop("index", None)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    env = _make_env(args.env)
+    agent = make_agent(args.agent, env, seed=args.seed)
+    result = textgym.evaluate(
+        env,
+        agent,
+        split=args.split,
+        episodes=args.episodes,
+        seed=args.seed,
+        progress=not args.quiet,
+        env_id=args.env,
+    )
+    env.close()
+    summary = {"agent": args.agent, **result.summary()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{args.agent} on {args.env} ({result.split}, {result.n} episodes): "
+            f"success {result.success_rate:.1%}, mean reward {result.mean_reward:.3f}, "
+            f"tool calls/episode {result.mean_tool_calls:.2f}"
+        )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from textgym.demo import run_demo
+
+    return run_demo(episodes=args.episodes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textgym", description="Tool use by language models as Gymnasium environments."
+    )
+    parser.add_argument("--version", action="version", version=f"textgym {textgym.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list the registered environments")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("play", help="play an environment yourself in the terminal")
+    p.add_argument("env", help="environment id, e.g. TextEnv-Calculator-v0")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--split", choices=textgym.SPLITS, default="train")
+    p.add_argument("--index", type=int, default=None, help="item index within the split")
+    p.add_argument("--color", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--no-color", action="store_true", help="same as --color off")
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("eval", help="evaluate an agent on an environment's test split")
+    p.add_argument("--agent", required=True, help="random | oracle | module:callable")
+    p.add_argument("--env", required=True, help="environment id")
+    p.add_argument("--episodes", type=int, default=None, help="default: the whole test split")
+    p.add_argument("--split", choices=textgym.SPLITS, default="test")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="the main job on embedded defaults (offline, CPU)")
+    p.add_argument("--episodes", type=int, default=100)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "no_color", False):
+        args.color = "off"
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"textgym {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""``TextEnv``: the base class of every single-agent textgym environment.
+
+It implements the token-sequence contract (see the README): observations are the whole
+context so far as a 1-D ``int64`` array, an action is one agent turn of token ids, tool
+requests are dispatched and answered inside the context, and the episode ends with the
+task's score of the final answer.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from transformers import PreTrainedTokenizerBase
+
+from textgym.protocol import ParsedTurn, ToolCallFormat, TurnKind
+from textgym.render import Segment, render_ansi, render_plain
+from textgym.task import SPLITS, Task, TaskItem, ToolCall
+from textgym.tokenizer import decode, encode_agent_text, encode_text, make_tokenizer
+from textgym.tool import Tool
+
+__all__ = ["TextEnv", "ToolStats"]
+
+
+@dataclass
+class ToolStats:
+    """Running wall-clock statistics of one tool (kept out of ``info`` so that ``info`` is
+    a deterministic function of seed and actions)."""
+
+    calls: int = 0
+    total_s: float = 0.0
+    max_s: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.calls += 1
+        self.total_s += seconds
+        self.max_s = max(self.max_s, seconds)
+
+    @property
+    def mean_s(self) -> float:
+        return self.total_s / self.calls if self.calls else 0.0
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class TextEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A tool-use task as a Gymnasium environment over token sequences.
+
+    ## Description
+
+    The context starts with a system prompt (the tools and the call format) and the
+    task's question. Each step the agent writes one turn. A turn that ends with
+    ``<call>`` is a tool request, ``<request><ToolName>query<call>``: the env runs the tool
+    and appends ``response<response>``. Any other turn (ending with ``<submit>``, with EOS,
+    or with no stop token at all) is the final answer, scored by the task, as in TRL's
+    TextEnvironment.
+
+    ## Action Space
+
+    ``Sequence(Discrete(V), stack=True)``: one turn as a 1-D array of token ids, where V is
+    ``len(tokenizer)``. The turn is cut at its first stop token (``stop_token_ids``); ids
+    after it are dropped (``info["dropped_tokens"]``). Ids outside ``[0, V)`` become the
+    unknown token (``info["invalid_ids"]``). A turn longer than ``max_turn_tokens`` is cut
+    to that length before it is read (``info["turn_truncated"]``), as a generator with that
+    many new tokens would have stopped.
+
+    ## Observation Space
+
+    ``Sequence(Discrete(V), stack=True)``: the whole context so far (prompt, every agent
+    turn, every tool response), never longer than ``max_context``. ``info["agent_mask"]``
+    is a bool array of fixed length ``max_context``, aligned with the observation from its
+    start and True on agent-written tokens (``info["agent_mask"][:len(obs)]``); its fixed
+    shape lets vector envs stack it. ``info["length"]`` is ``len(obs)``.
+
+    ## Rewards
+
+    Zero on every step but the last. The last step's reward is the task's score of the
+    final answer (see the task's ``reward_range``), plus ``tool_bonus`` if the episode made
+    at least one successful tool call, minus ``invalid_call_penalty`` for each malformed
+    call or call to an unknown tool. A truncated episode scores 0 plus the shaping terms.
+    Both shaping terms are 0 by default.
+
+    ## Starting State
+
+    ``reset(seed=..., options={"split": "train"|"test", "index": i})``. Without an index
+    a train item is drawn with the env's own RNG (``self.np_random``); the test split is
+    a fixed list of items, addressed by index.
+
+    ## Episode End
+
+    Terminated when the agent gives a final answer. Truncated when ``max_turns`` agent
+    turns have passed without one, or when the context reaches ``max_context`` tokens.
+
+    ## Arguments
+
+    - ``task``: the :class:`~textgym.task.Task` generating items.
+    - ``tools``: the tools, as an iterable of :class:`~textgym.tool.Tool` or a mapping from
+      name to tool.
+    - ``tokenizer``: ``None`` (ByT5 with the markers), a local tokenizer path, or a
+      tokenizer object; the markers are added when missing.
+    - ``system_prompt``: text before the question; ``None`` builds one from the tools.
+    - ``max_turns`` (4), ``max_context`` (1024), ``max_turn_tokens`` (256),
+      ``max_response_tokens`` (64): limits, in agent turns and in tokens.
+    - ``split`` ("train"): the split used when ``reset`` is given no split.
+    - ``invalid_call_penalty`` (0.0), ``tool_bonus`` (0.0): optional reward shaping.
+    - ``render_mode``: ``"ansi"`` (returns the coloured transcript) or ``"human"`` (prints it).
+
+    ## Version History
+
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        task: Task,
+        tools: Iterable[Tool] | Mapping[str, Tool],
+        *,
+        tokenizer: PreTrainedTokenizerBase | str | None = None,
+        system_prompt: str | None = None,
+        max_turns: int = 4,
+        max_context: int = 1024,
+        max_turn_tokens: int = 256,
+        max_response_tokens: int = 64,
+        split: str = "train",
+        invalid_call_penalty: float = 0.0,
+        tool_bonus: float = 0.0,
+        render_mode: str | None = None,
+    ):
+        if not isinstance(task, Task):
+            raise TypeError(f"task must be a textgym.Task, got {type(task).__name__}")
+        tool_list = list(tools.values()) if isinstance(tools, Mapping) else list(tools)
+        for tool in tool_list:
+            if not isinstance(tool, Tool):
+                raise TypeError(f"tools must be textgym.Tool objects, got {type(tool).__name__}")
+        names = [tool.name for tool in tool_list]
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"tool names must be non-empty and unique, got {names}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        self.task = task
+        self.tools: dict[str, Tool] = {tool.name: tool for tool in tool_list}
+        self.tokenizer = make_tokenizer(tokenizer)
+        self.call_format = ToolCallFormat(self.tokenizer)
+        self.stop_token_ids: tuple[int, ...] = self.call_format.stop_token_ids
+        self.max_turns = _positive_int("max_turns", max_turns)
+        self.max_context = _positive_int("max_context", max_context)
+        self.max_turn_tokens = _positive_int("max_turn_tokens", max_turn_tokens)
+        self.max_response_tokens = _positive_int("max_response_tokens", max_response_tokens)
+        self.split = split
+        self.invalid_call_penalty = float(invalid_call_penalty)
+        self.tool_bonus = float(tool_bonus)
+        self.render_mode = render_mode
+        self.system_prompt = (
+            self.default_system_prompt() if system_prompt is None else str(system_prompt)
+        )
+        self._system_ids = encode_agent_text(self.tokenizer, self.system_prompt)
+
+        vocab = len(self.tokenizer)
+        self.vocab_size = vocab
+        self.observation_space = spaces.Sequence(spaces.Discrete(vocab), stack=True)
+        self.action_space = spaces.Sequence(spaces.Discrete(vocab), stack=True)
+        self._unk_id = (
+            self.tokenizer.unk_token_id
+            if self.tokenizer.unk_token_id is not None
+            else self.tokenizer.pad_token_id
+        )
+        self.timings: dict[str, ToolStats] = {name: ToolStats() for name in self.tools}
+
+        self._buffer = np.zeros(self.max_context, dtype=np.int64)
+        self._mask = np.zeros(self.max_context, dtype=bool)
+        self._length = 0
+        self._segments: list[Segment] = []
+        self._item: TaskItem | None = None
+        self._calls: list[ToolCall] = []
+        self._turn = 0
+        self._done = True
+        self._final_reward: float | None = None
+
+    # ---- prompt ----------------------------------------------------------------------
+
+    def default_system_prompt(self) -> str:
+        """The tools with their descriptions and the call format, TRL-style markers."""
+        lines = [f"{tool.name}: {tool.description}" for tool in self.tools.values()]
+        example = next(iter(self.tools), "Tool")
+        return (
+            "Tools: " + "; ".join(lines) + "\n"
+            f"Call a tool: <request><{example}>input<call>, its output ends with <response>. "
+            "Answer: Result=answer<submit>\n"
+        )
+
+    def format_question(self, item: TaskItem) -> str:
+        """The text after the system prompt; the agent's first turn follows it."""
+        return f"{item.question}\n"
+
+    # ---- the Gymnasium API -------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"split", "index"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'split' and 'index'")
+        split = options.get("split", self.split)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        index = options.get("index")
+        if index is None:
+            high = self.task.test_size if split == "test" else 2**31 - 1
+            index = int(self.np_random.integers(0, high))
+        self._item = self.task.item(split, int(index))
+
+        self._length = 0
+        self._mask[:] = False  # info["agent_mask"] exposes the whole buffer
+        self._segments = []
+        self._calls = []
+        self._turn = 0
+        self._done = False
+        self._final_reward = None
+        prompt = np.concatenate(
+            [self._system_ids, encode_text(self.tokenizer, self.format_question(self._item))]
+        )
+        if len(prompt) >= self.max_context:
+            raise ValueError(
+                f"the prompt is {len(prompt)} tokens but max_context is {self.max_context}; "
+                "raise max_context or shorten system_prompt"
+            )
+        self._append(prompt, "prompt", agent=False)
+        info = {
+            "agent_mask": self._mask.copy(),
+            "length": self._length,
+            "turn": 0,
+            "tool_calls": [],
+            "split": split,
+            "index": self._item.index,
+        }
+        if self.render_mode == "human":
+            self.render()
+        return self._obs(), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._item is None:
+            raise RuntimeError("step() called before reset(); call env.reset() first")
+        if self._done:
+            raise RuntimeError("step() called after the episode ended; call env.reset()")
+        ids, invalid_ids = self._coerce_action(action)
+        turn_truncated = len(ids) > self.max_turn_tokens
+        parsed = self.call_format.parse(ids[: self.max_turn_tokens])
+        self._turn += 1
+
+        info: dict[str, Any] = {
+            "turn_kind": parsed.kind.value,
+            "invalid_ids": invalid_ids,
+            "dropped_tokens": parsed.dropped,
+            "turn_truncated": turn_truncated,
+        }
+        overflow = not self._append(parsed.ids, "agent", agent=True)
+        terminated = truncated = False
+        answer = None
+        if overflow:
+            truncated = True
+        elif parsed.kind is TurnKind.CALL:
+            call = self._dispatch(parsed)
+            self._calls.append(call)
+            response = self.call_format.format_response(call.response, self.max_response_tokens)
+            overflow = not self._append(response, "tool", agent=False)
+            truncated = overflow or self._turn >= self.max_turns
+        else:
+            terminated = True
+            answer = parsed.answer or ""
+
+        reward = 0.0
+        if terminated or truncated:
+            self._done = True
+            task_score = self.task.score(self._item, answer) if terminated else 0.0
+            reward = self._shaped(task_score)
+            self._final_reward = reward
+            info.update(self._final_info(task_score, answer, terminated))
+        info.update(
+            agent_mask=self._mask.copy(),
+            length=self._length,
+            turn=self._turn,
+            tool_calls=[call.as_dict() for call in self._calls],
+        )
+        if self.render_mode == "human":
+            self.render()
+        return self._obs(), reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        text = self.transcript(colour=True)
+        if self.render_mode == "human":
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            return None
+        return text
+
+    def close(self) -> None:
+        for tool in self.tools.values():
+            tool.close()
+        super().close()
+
+    # ---- public helpers ---------------------------------------------------------------
+
+    @property
+    def item(self) -> TaskItem | None:
+        """The current episode's task item."""
+        return self._item
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The calls made so far in this episode."""
+        return list(self._calls)
+
+    def transcript(self, colour: bool = False) -> str:
+        """The episode so far, segment by segment, with the reward once known; with
+        ``colour``, ANSI colours per segment (prompt, agent, tool, reward)."""
+        if colour:
+            return render_ansi(self.tokenizer, self._buffer, self._segments, self._final_reward)
+        return render_plain(self.tokenizer, self._buffer, self._segments, self._final_reward)
+
+    def text(self) -> str:
+        """The current context as plain text (markers included)."""
+        return decode(self.tokenizer, self._buffer[: self._length])
+
+    def encode_turn(self, text: str) -> np.ndarray:
+        """Agent text with markers to an action (for scripted agents and people)."""
+        return encode_agent_text(self.tokenizer, text)
+
+    def oracle_action(self) -> np.ndarray:
+        """The next turn of the task's perfect tool user, as an action."""
+        if self._item is None or self._done:
+            raise RuntimeError("oracle_action() needs a running episode; call reset() first")
+        return self.encode_turn(self.task.oracle_turn(self._item, tuple(self._calls)))
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _obs(self) -> np.ndarray:
+        return self._buffer[: self._length].copy()
+
+    def _append(self, ids: np.ndarray, kind: str, *, agent: bool) -> bool:
+        """Append ids to the context; return False (after writing what fits) on overflow."""
+        room = self.max_context - self._length
+        fits = min(room, len(ids))
+        start = self._length
+        self._buffer[start : start + fits] = ids[:fits]
+        self._mask[start : start + fits] = agent
+        self._length += fits
+        if fits:
+            self._segments.append(Segment(kind, start, start + fits))
+        return fits == len(ids)
+
+    def _coerce_action(self, action: Any) -> tuple[np.ndarray, int]:
+        if isinstance(action, (str, bytes)):
+            raise TypeError(
+                "action must be an array of token ids; encode text with env.unwrapped."
+                "encode_turn(text) or use the textgym.wrappers.TextLevel view"
+            )
+        try:
+            ids = np.asarray(action)
+        except Exception as exc:  # ragged lists and other non-arrays
+            raise TypeError(f"action must be a 1-D array of token ids: {exc}") from exc
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim != 1:
+            raise ValueError(f"action must be 1-D token ids, got shape {ids.shape}")
+        if ids.size == 0:
+            return np.zeros(0, dtype=np.int64), 0
+        if ids.dtype.kind == "f":
+            if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
+                raise TypeError("action must hold integer token ids, got non-integral floats")
+        elif ids.dtype.kind not in "iub":
+            raise TypeError(f"action must hold integer token ids, got dtype {ids.dtype}")
+        with np.errstate(invalid="ignore", over="ignore"):
+            wide = ids.astype(np.float64) if ids.dtype.kind == "f" else ids
+            bad = (wide < 0) | (wide >= self.vocab_size)
+        ids = np.where(bad, self._unk_id, ids).astype(np.int64)
+        return ids, int(bad.sum())
+
+    def _dispatch(self, parsed: ParsedTurn) -> ToolCall:
+        if parsed.error is not None:
+            return ToolCall(None, None, f"Error: {parsed.error}", ok=False, valid=False)
+        assert parsed.tool is not None and parsed.query is not None
+        tool = self.tools.get(parsed.tool)
+        if tool is None:
+            known = ", ".join(self.tools) or "none"
+            message = f"Error: unknown tool {parsed.tool!r}; available: {known}"
+            return ToolCall(parsed.tool, parsed.query, message, ok=False, valid=False)
+        started = time.perf_counter()
+        result = tool.run(parsed.query)
+        self.timings[tool.name].add(time.perf_counter() - started)
+        return ToolCall(tool.name, parsed.query, result.response, ok=result.ok, valid=True)
+
+    def _shaped(self, task_score: float) -> float:
+        reward = float(task_score)
+        if self.tool_bonus and any(call.ok for call in self._calls):
+            reward += self.tool_bonus
+        if self.invalid_call_penalty:
+            reward -= self.invalid_call_penalty * sum(not call.valid for call in self._calls)
+        return reward
+
+    def _final_info(self, task_score: float, answer: str | None, terminated: bool) -> dict:
+        assert self._item is not None
+        success = bool(terminated and task_score >= self.task.success_threshold)
+        return {
+            "success": success,
+            "answer": answer,
+            "score": float(task_score),
+            "episode_stats": {
+                "return": float(self._final_reward or 0.0),
+                "turns": self._turn,
+                "length": self._length,
+                "agent_tokens": int(self._mask[: self._length].sum()),
+                "tool_calls": len(self._calls),
+                "invalid_calls": sum(not call.valid for call in self._calls),
+                "split": self._item.split,
+                "index": self._item.index,
+            },
+        }

@@ -1,0 +1,151 @@
+"""The tool-call protocol: how an agent turn is read, on token ids.
+
+Default markers are TRL's TextEnvironment markers, one special token each. A turn is::
+
+    <request><Calculator>2+3<call>      a tool request; the env answers "5<response>"
+    Result=5<submit>                     a final answer; the episode ends
+
+Parsing works on ids, never on re-tokenized text: a marker is one id, so it cannot be
+confused with the same characters typed inside a query. The format is an object so that
+another format (JSON tool calls, say) can replace it without touching any env.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from textgym.tokenizer import CALL, REQUEST, RESPONSE, SUBMIT, decode, encode_text
+
+__all__ = ["TurnKind", "ParsedTurn", "ToolCallFormat", "call_text", "submit_text"]
+
+_TOOL_TAG = re.compile(r"\s*<([A-Za-z_][A-Za-z0-9_\-]{0,63})>(.*)\Z", re.DOTALL)
+
+
+class TurnKind(str, Enum):
+    """How an agent turn ended."""
+
+    CALL = "call"  # ended at the call marker: a tool request (well formed or not)
+    SUBMIT = "submit"  # ended at the submit marker: a final answer
+    EOS = "eos"  # ended at the tokenizer's EOS: a final answer, as in TRL
+    NO_STOP = "no_stop"  # no stop token at all (empty or cut-off turn): a final answer
+
+
+@dataclass(frozen=True)
+class ParsedTurn:
+    """One agent turn, cut at its first stop token and read.
+
+    Attributes:
+        kind: how the turn ended.
+        ids: the turn's ids up to and including the stop token; ids after it are dropped.
+        dropped: how many ids followed the stop token and were dropped.
+        tool: the requested tool name, for a well-formed call; else ``None``.
+        query: the tool query text, for a well-formed call.
+        answer: the final-answer text (before the submit/EOS marker), for a final turn.
+        error: for a malformed call, what was wrong (this text goes into the response).
+    """
+
+    kind: TurnKind
+    ids: np.ndarray
+    dropped: int = 0
+    tool: str | None = None
+    query: str | None = None
+    answer: str | None = None
+    error: str | None = None
+
+
+class ToolCallFormat:
+    """TRL's marker format: ``<request><Tool>query<call>`` ... ``answer<submit>``.
+
+    Args:
+        tokenizer: a tokenizer holding the four markers (see :func:`make_tokenizer`).
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase):
+        self.tokenizer = tokenizer
+        ids = {m: tokenizer.convert_tokens_to_ids(m) for m in (REQUEST, CALL, RESPONSE, SUBMIT)}
+        unk = tokenizer.unk_token_id
+        for marker, i in ids.items():
+            if i is None or (unk is not None and i == unk):
+                raise ValueError(
+                    f"tokenizer lacks the marker {marker!r}; build it with make_tokenizer()"
+                )
+        self.request_id = ids[REQUEST]
+        self.call_id = ids[CALL]
+        self.response_id = ids[RESPONSE]
+        self.submit_id = ids[SUBMIT]
+        self.eos_id = tokenizer.eos_token_id
+
+    @property
+    def stop_token_ids(self) -> tuple[int, ...]:
+        """Ids that end an agent turn: call, submit and (if any) EOS."""
+        stops = [self.call_id, self.submit_id]
+        if self.eos_id is not None:
+            stops.append(self.eos_id)
+        return tuple(stops)
+
+    def parse(self, ids: np.ndarray) -> ParsedTurn:
+        """Cut ``ids`` at the first stop token and read the turn."""
+        stops = np.flatnonzero(np.isin(ids, self.stop_token_ids))
+        if len(stops) == 0:
+            return ParsedTurn(TurnKind.NO_STOP, ids, answer=self._text(ids))
+        end = int(stops[0])
+        turn, dropped = ids[: end + 1], len(ids) - end - 1
+        stop = int(ids[end])
+        body = ids[:end]
+        if stop == self.call_id:
+            return self._parse_call(turn, body, dropped)
+        kind = TurnKind.SUBMIT if stop == self.submit_id else TurnKind.EOS
+        return ParsedTurn(kind, turn, dropped, answer=self._text(body))
+
+    def _parse_call(self, turn: np.ndarray, body: np.ndarray, dropped: int) -> ParsedTurn:
+        requests = np.flatnonzero(body == self.request_id)
+        if len(requests) == 0:
+            return ParsedTurn(
+                TurnKind.CALL, turn, dropped,
+                error="malformed call: no <request> before <call>; "
+                "write <request><ToolName>query<call>",
+            )
+        # The last request wins: text the agent wrote before it is thinking, not the call.
+        request = body[int(requests[-1]) + 1 :]
+        if np.isin(request, (self.response_id,)).any():
+            return ParsedTurn(
+                TurnKind.CALL, turn, dropped, error="malformed call: <response> inside a request"
+            )
+        match = _TOOL_TAG.match(self._text(request))
+        if match is None:
+            return ParsedTurn(
+                TurnKind.CALL, turn, dropped,
+                error="malformed call: expected <ToolName> right after <request>",
+            )
+        return ParsedTurn(TurnKind.CALL, turn, dropped, tool=match.group(1), query=match.group(2))
+
+    def format_response(self, text: str, max_tokens: int) -> np.ndarray:
+        """The ids the env appends after a call: the response text, then ``<response>``.
+
+        The text is encoded as untrusted (no markers) and capped at ``max_tokens`` ids
+        before the marker, with a visible ``...`` where it was cut.
+        """
+        ids = encode_text(self.tokenizer, text)
+        if len(ids) > max_tokens:
+            ellipsis = encode_text(self.tokenizer, "...")
+            keep = max(0, max_tokens - len(ellipsis))
+            ids = np.concatenate([ids[:keep], ellipsis[: max_tokens - keep]])
+        return np.concatenate([ids, np.asarray([self.response_id], dtype=np.int64)])
+
+    def _text(self, ids: np.ndarray) -> str:
+        return decode(self.tokenizer, ids)
+
+
+def call_text(tool: str, query: str) -> str:
+    """Agent text of a tool call, for scripted agents and demonstrations."""
+    return f"{REQUEST}<{tool}>{query}{CALL}"
+
+
+def submit_text(answer: str) -> str:
+    """Agent text of a final answer in TRL's form, ``Result=answer<submit>``."""
+    return f"Result={answer}{SUBMIT}"

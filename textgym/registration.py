@@ -1,0 +1,49 @@
+"""Registration of every textgym environment with Gymnasium.
+
+Importing ``textgym`` registers the ids below. Gymnasium 1.x no longer loads entry-point
+plugins, so ``gym.make("textgym:TextEnv-Calculator-v0")`` (module-prefixed id) is the way to
+make one with no prior import: Gymnasium imports ``textgym`` first, which registers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+__all__ = ["EnvEntry", "ENVS", "register_envs", "env_ids"]
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment and the line ``textgym list`` prints for it."""
+
+    id: str
+    entry_point: str
+    tool: str
+    summary: str
+    max_episode_steps: int | None = None
+
+
+ENVS: tuple[EnvEntry, ...] = (
+    EnvEntry(
+        "TextEnv-Calculator-v0",
+        "textgym.envs.calculator:CalculatorEnv",
+        "Calculator",
+        "arithmetic questions (levels 0-3); reward 1 for the exact answer",
+    ),
+)
+
+
+def register_envs() -> None:
+    """Register every id in :data:`ENVS` (idempotent)."""
+    for entry in ENVS:
+        if entry.id not in gym.registry:
+            # No TimeLimit wrapper: the env truncates itself at max_turns, and a Gymnasium
+            # step limit would double-count turns.
+            gym.register(id=entry.id, entry_point=entry.entry_point, disable_env_checker=False)
+
+
+def env_ids() -> list[str]:
+    """The registered textgym ids."""
+    return [entry.id for entry in ENVS]

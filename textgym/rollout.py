@@ -1,0 +1,185 @@
+"""Running agents on an env: the ``Agent`` protocol, typed episode records, evaluation.
+
+Only the Gymnasium API is used, so any env following the token-sequence contract works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = ["Agent", "Episode", "EvalResult", "run_episode", "evaluate"]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything that writes turns: ``act(obs, info) -> token ids``.
+
+    ``reset(seed)`` is called before each episode with a per-episode seed, so a stochastic
+    agent's behaviour on episode ``i`` does not depend on the episodes before it.
+    """
+
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray: ...
+
+
+@dataclass
+class Episode:
+    """One finished episode."""
+
+    split: str
+    index: int
+    seed: int | None
+    tokens: np.ndarray  # the final context
+    agent_mask: np.ndarray  # aligned with tokens
+    actions: list[np.ndarray]
+    rewards: list[float]
+    terminated: bool
+    truncated: bool
+    success: bool
+    answer: str | None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reward(self) -> float:
+        return float(sum(self.rewards))
+
+    @property
+    def turns(self) -> int:
+        return len(self.actions)
+
+    @property
+    def agent_tokens(self) -> int:
+        return int(self.agent_mask.sum())
+
+
+@dataclass
+class EvalResult:
+    """Aggregate scores of an evaluation run."""
+
+    env_id: str
+    split: str
+    episodes: list[Episode]
+
+    @property
+    def n(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean([e.success for e in self.episodes])) if self.episodes else 0.0
+
+    @property
+    def mean_reward(self) -> float:
+        return float(np.mean([e.reward for e in self.episodes])) if self.episodes else 0.0
+
+    @property
+    def mean_tool_calls(self) -> float:
+        return float(np.mean([len(e.tool_calls) for e in self.episodes])) if self.episodes else 0.0
+
+    @property
+    def invalid_call_rate(self) -> float:
+        calls = [c for e in self.episodes for c in e.tool_calls]
+        return float(np.mean([not c["valid"] for c in calls])) if calls else 0.0
+
+    @property
+    def mean_agent_tokens(self) -> float:
+        return float(np.mean([e.agent_tokens for e in self.episodes])) if self.episodes else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "env": self.env_id,
+            "split": self.split,
+            "episodes": self.n,
+            "success_rate": self.success_rate,
+            "mean_reward": self.mean_reward,
+            "mean_tool_calls": self.mean_tool_calls,
+            "invalid_call_rate": self.invalid_call_rate,
+            "mean_agent_tokens": self.mean_agent_tokens,
+        }
+
+
+def run_episode(
+    env: gym.Env,
+    agent: Agent,
+    *,
+    seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    max_steps: int = 10_000,
+) -> Episode:
+    """Play one episode of ``agent`` on ``env`` and record it.
+
+    ``max_steps`` guards against an env that never ends; textgym envs end themselves.
+    """
+    agent.reset(seed=seed)
+    obs, info = env.reset(seed=seed, options=options)
+    start_info = info
+    actions: list[np.ndarray] = []
+    rewards: list[float] = []
+    terminated = truncated = False
+    for _ in range(max_steps):
+        action = agent.act(obs, info)
+        obs, reward, terminated, truncated, info = env.step(action)
+        actions.append(np.asarray(action))
+        rewards.append(float(reward))
+        if terminated or truncated:
+            break
+    else:
+        raise RuntimeError(f"episode did not end within {max_steps} steps")
+    return Episode(
+        split=start_info.get("split", "?"),
+        index=int(start_info.get("index", -1)),
+        seed=seed,
+        tokens=np.asarray(obs),
+        agent_mask=np.asarray(info.get("agent_mask", np.zeros(len(obs), dtype=bool)))[: len(obs)],
+        actions=actions,
+        rewards=rewards,
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        success=bool(info.get("success", False)),
+        answer=info.get("answer"),
+        tool_calls=list(info.get("tool_calls", [])),
+    )
+
+
+def evaluate(
+    env: gym.Env,
+    agent: Agent | Callable[[gym.Env], Agent],
+    *,
+    split: str = "test",
+    episodes: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    env_id: str | None = None,
+) -> EvalResult:
+    """Evaluate on the fixed items ``0 .. episodes-1`` of ``split``, episode ``i`` seeded
+    with ``seed + i``: the same arguments always give the same scores.
+
+    Args:
+        agent: an :class:`Agent`, or a factory called with ``env``.
+        episodes: how many items; default the whole test split.
+    """
+    if not isinstance(agent, Agent):
+        agent = agent(env)
+    task = getattr(env.unwrapped, "task", None)
+    if episodes is None:
+        if task is None or split != "test":
+            raise ValueError("episodes must be given unless evaluating a textgym test split")
+        episodes = task.test_size
+    if not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be a positive int, got {episodes!r}")
+    if split == "test" and task is not None and episodes > task.test_size:
+        raise ValueError(f"the test split has {task.test_size} items; asked for {episodes}")
+    name = env_id or (env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
+    records = []
+    for i in tqdm(range(episodes), desc=f"eval {name}", disable=not progress, unit="ep"):
+        records.append(
+            run_episode(env, agent, seed=seed + i, options={"split": split, "index": i})
+        )
+    return EvalResult(env_id=name, split=split, episodes=records)

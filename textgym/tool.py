@@ -1,0 +1,70 @@
+"""The tool interface: what an environment calls when the agent writes a tool request.
+
+A tool is a small object with a ``name`` (the tag the agent writes, ``<Calculator>``), a
+one-line ``description`` (it goes into the system prompt) and ``__call__(query) -> str``.
+Tools never raise into the environment: :meth:`Tool.run` turns every failure into a short
+error text that becomes the tool response, so a hostile or malformed query is an ordinary
+observation for the agent, not a crash.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+__all__ = ["Tool", "ToolResult", "ToolError"]
+
+
+class ToolError(Exception):
+    """Raised inside a tool for an expected failure; the message becomes the response."""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The outcome of one tool call, as the environment records it."""
+
+    response: str
+    ok: bool
+
+
+class Tool(ABC):
+    """Base class of every tool.
+
+    Subclasses set ``name`` and ``description`` and implement :meth:`__call__`, which may
+    raise :class:`ToolError` (its message is shown to the agent) or any other exception
+    (shown as ``Error: <Type>: <message>``). ``max_output_chars`` caps the text a tool
+    returns before the environment caps it again in tokens.
+    """
+
+    name: str = ""
+    description: str = ""
+    max_output_chars: int = 2000
+
+    @abstractmethod
+    def __call__(self, query: str) -> str:
+        """Answer ``query``; may raise, :meth:`run` is the safe entry point."""
+
+    def run(self, query: str) -> ToolResult:
+        """Call the tool and convert any failure into error text; never raises."""
+        try:
+            response = self(query)
+            ok = True
+        except ToolError as exc:
+            response, ok = f"Error: {exc}", False
+        except RecursionError:
+            response, ok = "Error: input too deeply nested", False
+        except MemoryError:
+            response, ok = "Error: out of memory", False
+        except Exception as exc:  # noqa: BLE001 - a tool must never crash the env
+            response, ok = f"Error: {type(exc).__name__}: {exc}", False
+        if not isinstance(response, str):
+            response = str(response)
+        if len(response) > self.max_output_chars:
+            response = response[: self.max_output_chars] + "...[truncated]"
+        return ToolResult(response=response, ok=ok)
+
+    def close(self) -> None:
+        """Release held resources (worker processes, index files). Default: nothing."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
