@@ -5,6 +5,23 @@ import ``textgym.envs`` (a test enforces this), so they work on third-party envs
 """
 
 from textgym.agents.oracle import OracleAgent
+from textgym.agents.policy_agent import PolicyAgent
+from textgym.agents.ppo import PPO, STAT_DOCS
+from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.random_agent import RandomAgent
+from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
+from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
 
-__all__ = ["OracleAgent", "RandomAgent"]
+__all__ = [
+    "PPO",
+    "PPOConfig",
+    "STAT_DOCS",
+    "OracleAgent",
+    "PolicyAgent",
+    "RandomAgent",
+    "SFTConfig",
+    "ValueHeadLM",
+    "oracle_demonstrations",
+    "sft",
+    "tiny_gpt2_config",
+]

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from textgym.agents import OracleAgent
 
 import textgym
 from textgym import Task, TextEnv, Tool, ToolError, call_text, submit_text
-from textgym.agents import OracleAgent
 
 
 class Reverse(Tool):

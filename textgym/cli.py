@@ -11,7 +11,7 @@ import gymnasium as gym
 
 import textgym
 from textgym.registration import ENVS
-from textgym.specs import make_agent
+from textgym.specs import SPEC_HELP, make_agent
 
 __all__ = ["main"]
 
@@ -94,6 +94,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from textgym.agents import PPOConfig, SFTConfig
+    from textgym.agents.train import train_ppo, train_sft
+
+    if args.env not in gym.registry:
+        _make_env(args.env)  # raises the unknown-id error
+    if args.algo == "sft":
+        out = train_sft(
+            args.env, args.out,
+            SFTConfig(steps=args.steps, batch_size=args.batch_size,
+                      learning_rate=args.lr or 1e-3, seed=args.seed,
+                      demonstrations=args.demonstrations),
+            init=args.init, progress=not args.quiet,
+        )
+        print(f"saved the SFT model to {out}")
+        return 0
+    config = PPOConfig(
+        seed=args.seed, episodes_per_iteration=args.batch_size,
+        mini_batch_size=args.mini_batch_size, learning_rate=args.lr or 1e-4,
+        total_iterations=args.iterations, checkpoint_every=args.checkpoint_every,
+    )
+    ppo, rows = train_ppo(
+        args.env, args.out, config, init=args.init, iterations=args.iterations,
+        num_envs=args.num_envs, resume=args.resume, progress=not args.quiet,
+    )
+    last = rows[-1] if rows else {}
+    print(
+        f"PPO: {ppo.iteration} iterations, last reward_mean {last.get('env/reward_mean', 0):.3f}, "
+        f"kl {last.get('objective/kl', 0):.2f}; model in {args.out}/policy, "
+        f"curve in {args.out}/learning_curve.png"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from textgym.demo import run_demo
 
@@ -120,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("eval", help="evaluate an agent on an environment's test split")
-    p.add_argument("--agent", required=True, help="random | oracle | module:callable")
+    p.add_argument("--agent", required=True, help=SPEC_HELP)
     p.add_argument("--env", required=True, help="environment id")
     p.add_argument("--episodes", type=int, default=None, help="default: the whole test split")
     p.add_argument("--split", choices=textgym.SPLITS, default="test")
@@ -128,6 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train an agent: sft (warm start) or ppo")
+    p.add_argument("algo", choices=["sft", "ppo"])
+    p.add_argument("--env", required=True, help="environment id")
+    p.add_argument("--out", required=True, help="output folder (model, logs, checkpoints)")
+    p.add_argument("--init", default=None, help="start from this local model folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3 (sft), 1e-4 (ppo)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="episodes per step (sft) or per iteration (ppo)")
+    p.add_argument("--steps", type=int, default=300, help="sft gradient steps")
+    p.add_argument("--demonstrations", type=int, default=2000, help="sft oracle episodes")
+    p.add_argument("--iterations", type=int, default=100, help="ppo iterations")
+    p.add_argument("--mini-batch-size", type=int, default=8)
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--checkpoint-every", type=int, default=10)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="the main job on embedded defaults (offline, CPU)")
     p.add_argument("--episodes", type=int, default=100)

@@ -196,13 +196,13 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
     # ---- prompt ----------------------------------------------------------------------
 
     def default_system_prompt(self) -> str:
-        """The tools with their descriptions and the call format, TRL-style markers."""
-        lines = [f"{tool.name}: {tool.description}" for tool in self.tools.values()]
+        """The tools with their descriptions and the call format, TRL-style markers. Kept
+        short: every token of it is context that a small model reads in every episode."""
+        tools = "; ".join(f"{tool.name} ({tool.description})" for tool in self.tools.values())
         example = next(iter(self.tools), "Tool")
         return (
-            "Tools: " + "; ".join(lines) + "\n"
-            f"Call a tool: <request><{example}>input<call>, its output ends with <response>. "
-            "Answer: Result=answer<submit>\n"
+            f"Tools: {tools}.\n"
+            f"Call: <request><{example}>input<call> Answer: Result=answer<submit>\n"
         )
 
     def format_question(self, item: TaskItem) -> str:

@@ -2,6 +2,8 @@
 
 - ``random``: :class:`textgym.agents.RandomAgent`
 - ``oracle``: :class:`textgym.agents.OracleAgent`
+- ``ppo:PATH``: :class:`textgym.agents.PolicyAgent` on a trained model (a ``textgym train``
+  output folder, or any folder saved with ``save_pretrained``), greedy decoding
 - ``module:callable``: ``callable(env)`` returns an :class:`textgym.Agent` (third parties)
 """
 
@@ -15,13 +17,22 @@ from textgym.rollout import Agent
 
 __all__ = ["make_agent", "SPEC_HELP"]
 
-SPEC_HELP = "random | oracle | module:callable"
+SPEC_HELP = "random | oracle | ppo:PATH | module:callable"
 
 
 def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
     """Build the agent that ``spec`` names, for ``env``."""
-    from textgym.agents import OracleAgent, RandomAgent
+    from pathlib import Path
 
+    from textgym.agents import OracleAgent, PolicyAgent, RandomAgent
+
+    if spec.startswith("ppo:"):
+        path = Path(spec[4:])
+        if (path / "policy").is_dir():  # a training run's folder
+            path = path / "policy"
+        if not path.is_dir():
+            raise FileNotFoundError(f"agent spec {spec!r}: no model folder at {str(path)!r}")
+        return PolicyAgent(env, path, seed=seed)
     if spec == "random":
         return RandomAgent(env, seed=seed)
     if spec == "oracle":

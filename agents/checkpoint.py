@@ -1,0 +1,109 @@
+"""Atomic PPO checkpoints and exact resume.
+
+A checkpoint is a folder ``iter-000010/`` holding the policy and the reference
+(safetensors, value heads included) and ``trainer_state.pt`` (optimizer, LR scheduler, KL
+controller, the torch generator that drives sampling and minibatch order, the iteration and
+the config). It is written under a temporary name and renamed into place, and the pointer
+file ``latest`` is replaced atomically last, so a kill at any moment leaves either the old
+or the new checkpoint, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from textgym.agents.ppo import PPO
+from textgym.agents.ppo_config import PPOConfig
+from textgym.agents.value_head import ValueHeadLM
+
+__all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint", "atomic_write_text"]
+
+LATEST = "latest"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(ppo: PPO, root: str | os.PathLike, keep: int = 2) -> Path:
+    """Save ``ppo`` under ``root/iter-NNNNNN`` atomically; keep the newest ``keep``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"iter-{ppo.iteration:06d}"
+    final = root / name
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+    try:
+        ppo.policy.save_pretrained(tmp / "policy")
+        ppo.ref.save_pretrained(tmp / "ref")
+        torch.save(
+            {
+                "iteration": ppo.iteration,
+                "optimizer": ppo.optimizer.state_dict(),
+                "scheduler": ppo.scheduler.state_dict(),
+                "kl_ctl": ppo.kl_ctl.state_dict(),
+                "generator": ppo.generator.get_state(),
+                "config": ppo.config.to_dict(),
+            },
+            tmp / "trainer_state.pt",
+        )
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(root / LATEST, name)
+    done = sorted(p for p in root.glob("iter-*") if p.is_dir())
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The checkpoint ``latest`` points to, or ``None`` when there is none."""
+    pointer = Path(root) / LATEST
+    if not pointer.exists():
+        return None
+    path = Path(root) / pointer.read_text().strip()
+    if not (path / "trainer_state.pt").exists():
+        raise FileNotFoundError(f"checkpoint pointer names {path}, which is incomplete")
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, envs) -> PPO:
+    """Rebuild the trainer saved at ``path`` on ``envs``: the next :meth:`PPO.step` is the
+    one an uninterrupted run would have made."""
+    path = Path(path)
+    state = torch.load(path / "trainer_state.pt", weights_only=False)
+    config = PPOConfig.from_dict(state["config"])
+    policy = ValueHeadLM.from_pretrained(path / "policy")
+    ref = ValueHeadLM.from_pretrained(path / "ref").frozen_copy()
+    ppo = PPO(envs, policy, config, ref=ref)
+    ppo.optimizer.load_state_dict(state["optimizer"])
+    ppo.scheduler.load_state_dict(state["scheduler"])
+    ppo.kl_ctl.load_state_dict(state["kl_ctl"])
+    ppo.generator.set_state(state["generator"])
+    ppo.iteration = int(state["iteration"])
+    return ppo
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """The PPOConfig stored in a checkpoint, as a dict (for the CLI's messages)."""
+    state = torch.load(Path(path) / "trainer_state.pt", weights_only=False)
+    return json.loads(json.dumps(state["config"]))

@@ -1,0 +1,59 @@
+"""``PolicyAgent``: a trained (or any local) causal LM acting through the Agent protocol."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from textgym.agents.generation import sample_turns
+from textgym.agents.rollouts import env_spec
+from textgym.agents.value_head import ValueHeadLM
+
+__all__ = ["PolicyAgent"]
+
+
+class PolicyAgent:
+    """Acts with a language model: one sampled turn per step.
+
+    Args:
+        env: the env it plays (for the stop tokens, pad id and turn length).
+        policy: a :class:`ValueHeadLM`, or a local folder saved with ``save_pretrained``
+            (a PPO/SFT checkpoint, or any causal LM).
+        temperature: 0 (default) decodes greedily; > 0 samples, seeded per episode.
+        max_new_tokens: cap per turn (also capped by the env's ``max_turn_tokens``).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        policy: ValueHeadLM | str | os.PathLike,
+        *,
+        temperature: float = 0.0,
+        max_new_tokens: int = 64,
+        seed: int = 0,
+    ):
+        if not isinstance(policy, ValueHeadLM):
+            policy = ValueHeadLM.from_pretrained(policy)
+        self.spec = env_spec(env)
+        if policy.model.get_input_embeddings().num_embeddings < self.spec.vocab_size:
+            raise ValueError("the model's vocabulary is smaller than the env's; resize it")
+        self.policy = policy
+        self.temperature = temperature
+        self.max_new_tokens = min(max_new_tokens, self.spec.max_turn_tokens)
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        self.max_positions = getattr(policy.config, "n_positions", None)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.generator.manual_seed(self.seed if seed is None else self.seed * 1_000_003 + seed)
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return sample_turns(
+            self.policy, [np.asarray(obs)], stop_token_ids=self.spec.stop_token_ids,
+            max_new_tokens=self.max_new_tokens, pad_id=self.spec.pad_id,
+            generator=self.generator, temperature=self.temperature,
+            max_positions=self.max_positions,
+        )[0]

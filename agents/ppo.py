@@ -1,0 +1,284 @@
+"""PPO for language-model agents on token-sequence envs, readable top to bottom.
+
+One iteration (:meth:`PPO.step`):
+
+1. Rollout: collect whole episodes from the vector env with the current policy.
+2. Score: one forward pass of the policy gives old log-probs ``logp_old`` and values ``V``
+   of every agent token; one of the frozen reference gives ``logp_ref``.
+3. Rewards: every agent token gets ``-beta * KL_t``; its episode's last agent token also
+   gets the env reward.
+4. Advantages: GAE over agent tokens only (tool-response spans skipped), then whitened.
+5. Update: ``ppo_epochs`` passes of minibatches of the clipped policy loss, clipped value
+   loss and entropy bonus, with gradient clipping and early stopping on KL.
+6. Adapt beta toward the KL target; log the stats.
+
+Stats use TRL's names; each is explained in :data:`STAT_DOCS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import gymnasium as gym
+import numpy as np
+import torch
+from textgym.agents.ppo_config import PPOConfig
+from textgym.agents.ppo_math import (
+    AdaptiveKLController,
+    FixedKLController,
+    entropy_from_logits,
+    gae_over_agent_tokens,
+    kl_estimate,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    token_logprobs,
+    value_loss,
+)
+from textgym.agents.rollouts import EpisodeRecord, collect_episodes, env_spec
+from textgym.agents.value_head import ValueHeadLM
+
+__all__ = ["PPO", "STAT_DOCS", "Batch"]
+
+STAT_DOCS = {
+    "env/reward_mean": "mean episode reward from the env (the task score)",
+    "env/reward_std": "std of episode rewards",
+    "env/success_rate": "fraction of episodes the env marked successful",
+    "objective/kl": "mean over episodes of the summed per-token KL(pi_old || pi_ref)",
+    "objective/kl_coef": "beta, the KL penalty coefficient used this iteration",
+    "objective/entropy": "mean over episodes of the summed per-token entropy (sampled)",
+    "ppo/mean_non_score_reward": "mean over episodes of the summed KL penalty -beta*KL",
+    "ppo/mean_scores": "mean env reward (same as env/reward_mean, TRL's name)",
+    "ppo/loss/policy": "clipped surrogate loss, mean over minibatches",
+    "ppo/loss/value": "clipped value loss, mean over minibatches",
+    "ppo/loss/total": "policy + vf_coef * value - ent_coef * entropy",
+    "ppo/policy/entropy": "per-token entropy of the current policy during the update",
+    "ppo/policy/approxkl": "0.5 E[(log r)^2]: drift from the rollout policy in the update",
+    "ppo/policy/policykl": "E[(r - 1) - log r]: the same drift, k3 estimator",
+    "ppo/policy/clipfrac": "fraction of agent tokens whose ratio was clipped",
+    "ppo/policy/advantages_mean": "mean advantage before whitening",
+    "ppo/returns/mean": "mean GAE return over agent tokens",
+    "ppo/val/vpred": "mean value prediction during the update",
+    "ppo/val/error": "mean squared value error during the update",
+    "ppo/val/clipfrac": "fraction of value predictions that were clipped",
+    "ppo/learning_rate": "learning rate used this iteration",
+    "ppo/epochs_done": "PPO epochs completed before early stopping",
+    "ppo/skipped_minibatches": "minibatches skipped by the ratio threshold",
+    "tokens/agent_tokens_mean": "mean agent tokens per episode",
+    "tokens/episode_len_mean": "mean episode length in tokens (prompt and tools included)",
+    "time/ppo/rollout": "seconds spent generating and stepping envs",
+    "time/ppo/forward": "seconds spent scoring the batch (policy and reference)",
+    "time/ppo/optimize": "seconds spent in the PPO update",
+    "time/ppo/total": "seconds for the whole iteration",
+}
+
+
+class Batch:
+    """Episodes right-padded into tensors. Right padding keeps positions 0..L-1 for every
+    row, the same positions the left-padded generation derived from its attention mask."""
+
+    def __init__(self, records: list[EpisodeRecord], pad_id: int):
+        length = max(len(r.tokens) for r in records)
+        n = len(records)
+        self.ids = torch.full((n, length), pad_id, dtype=torch.long)
+        self.attention = torch.zeros((n, length), dtype=torch.long)
+        self.mask = torch.zeros((n, length), dtype=torch.bool)
+        for i, r in enumerate(records):
+            self.ids[i, : len(r.tokens)] = torch.as_tensor(r.tokens)
+            self.attention[i, : len(r.tokens)] = 1
+            self.mask[i, : len(r.tokens)] = torch.as_tensor(r.agent_mask)
+        # Token 0 has no predictor; it is never an action.
+        self.mask[:, 0] = False
+        self.scores = torch.tensor([r.reward for r in records], dtype=torch.float32)
+        self.lengths = torch.tensor([len(r.tokens) for r in records])
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+
+def forward_scores(model: ValueHeadLM, ids, attention, *, with_entropy: bool = False):
+    """Per-token log-probs and values (aligned with the token they score) in one pass."""
+    positions = torch.arange(ids.shape[1]).expand_as(ids)
+    logits, values, _ = model(ids, attention_mask=attention, position_ids=positions)
+    logp = token_logprobs(logits, ids)
+    # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
+    v = torch.nn.functional.pad(values[:, :-1].float(), (1, 0))
+    entropy = entropy_from_logits(logits) if with_entropy else None
+    return logp, v, entropy
+
+
+class PPO:
+    """PPO with a KL penalty to a frozen reference, training through the Gymnasium API.
+
+    Args:
+        envs: a Gymnasium vector env of token-sequence envs (``gym.make_vec(id, n)``).
+        policy: the :class:`ValueHeadLM` to train.
+        config: :class:`PPOConfig`.
+        ref: the frozen reference; default a frozen copy of ``policy`` as given.
+    """
+
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        policy: ValueHeadLM,
+        config: PPOConfig | None = None,
+        ref: ValueHeadLM | None = None,
+    ):
+        if not isinstance(envs, gym.vector.VectorEnv):
+            raise TypeError("PPO needs a Gymnasium vector env: gym.make_vec(env_id, num_envs=n)")
+        self.envs = envs
+        self.config = config or PPOConfig()
+        self.spec = env_spec(envs)
+        embeddings = policy.model.get_input_embeddings().num_embeddings
+        if embeddings < self.spec.vocab_size:
+            raise ValueError(
+                f"the policy has {embeddings} token embeddings but the env's vocabulary has "
+                f"{self.spec.vocab_size}; call policy.resize_token_embeddings(len(tokenizer))"
+            )
+        self.policy = policy
+        self.ref = ref if ref is not None else policy.frozen_copy()
+        cfg = self.config
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate,
+                                          eps=cfg.adam_eps)
+        total = cfg.total_iterations
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            (lambda it: max(0.0, 1.0 - it / total)) if cfg.lr_schedule == "linear"
+            else (lambda it: 1.0),
+        )
+        self.kl_ctl = (
+            AdaptiveKLController(cfg.init_kl_coef, cfg.kl_target, cfg.kl_horizon)
+            if cfg.adaptive_kl else FixedKLController(cfg.init_kl_coef)
+        )
+        # The one source of randomness: sampling and minibatch order.
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.iteration = 0
+
+    # ---- one iteration ------------------------------------------------------------------
+
+    def step(self) -> dict[str, float]:
+        """Run one PPO iteration; return its stats."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        # 1. Rollout.
+        records = collect_episodes(
+            self.envs, self.policy, cfg.episodes_per_iteration,
+            seed=int(np.random.SeedSequence([cfg.seed, self.iteration]).generate_state(1)[0]),
+            generator=self.generator, max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+        )
+        t1 = time.perf_counter()
+        batch = Batch(records, self.spec.pad_id)
+
+        # 2. Score the batch: logp_old, V_old and logp_ref on every token.
+        self.policy.eval()
+        with torch.no_grad():
+            old_logp, old_values, entropy = forward_scores(
+                self.policy, batch.ids, batch.attention, with_entropy=True)
+            ref_logp, _, _ = forward_scores(self.ref, batch.ids, batch.attention)
+        mask = batch.mask.float()
+
+        # 3. Per-token rewards: -beta * KL_t, plus the env reward on the last agent token.
+        beta = self.kl_ctl.value
+        kl = kl_estimate(old_logp, ref_logp, cfg.kl_estimator) * mask
+        non_score = -beta * kl
+        rewards = non_score.clone()
+        last = (mask * torch.arange(mask.shape[1])).argmax(dim=1)
+        has_action = mask.sum(1) > 0
+        rows = torch.arange(len(batch))[has_action]
+        rewards[rows, last[has_action]] += batch.scores[has_action]
+
+        # 4. Advantages over agent tokens only, then whitened over the batch.
+        advantages, returns = gae_over_agent_tokens(rewards, old_values * mask, mask,
+                                                    cfg.gamma, cfg.lam)
+        raw_adv_mean = masked_mean(advantages, mask)
+        if cfg.whiten_advantages:
+            advantages = masked_whiten(advantages, mask)
+        t2 = time.perf_counter()
+
+        # 5. The PPO update.
+        update_stats = self._update(batch, old_logp, old_values, advantages, returns)
+        t3 = time.perf_counter()
+
+        # 6. Adapt beta, advance the schedule, report.
+        mean_kl = float((kl.sum(1)).mean())
+        self.kl_ctl.update(mean_kl, len(batch))
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self.iteration += 1
+        scores = batch.scores
+        stats = {
+            "iteration": self.iteration,
+            "env/reward_mean": float(scores.mean()),
+            "env/reward_std": float(scores.std()) if len(scores) > 1 else 0.0,
+            "env/success_rate": float(np.mean([r.success for r in records])),
+            "objective/kl": mean_kl,
+            "objective/kl_coef": beta,
+            "objective/entropy": float((entropy * mask).sum(1).mean()),
+            "ppo/mean_non_score_reward": float(non_score.sum(1).mean()),
+            "ppo/mean_scores": float(scores.mean()),
+            "ppo/policy/advantages_mean": float(raw_adv_mean),
+            "ppo/returns/mean": float(masked_mean(returns, mask)),
+            "ppo/learning_rate": lr,
+            "tokens/agent_tokens_mean": float(mask.sum(1).mean()),
+            "tokens/episode_len_mean": float(batch.lengths.float().mean()),
+            "time/ppo/rollout": t1 - t0,
+            "time/ppo/forward": t2 - t1,
+            "time/ppo/optimize": t3 - t2,
+            "time/ppo/total": time.perf_counter() - t0,
+            **update_stats,
+        }
+        return stats
+
+    def _update(self, batch: Batch, old_logp, old_values, advantages, returns) -> dict:
+        cfg = self.config
+        n = len(batch)
+        sums: dict[str, float] = defaultdict(float)
+        steps = skipped = epochs_done = 0
+        self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
+        stop = False
+        for _ in range(cfg.ppo_epochs):
+            order = torch.randperm(n, generator=self.generator)
+            for start in range(0, n, cfg.mini_batch_size):  # the last partial minibatch too
+                idx = order[start : start + cfg.mini_batch_size]
+                width = int(batch.lengths[idx].max())
+                ids, att = batch.ids[idx, :width], batch.attention[idx, :width]
+                mb_mask = batch.mask[idx, :width].float()
+                logp, values, entropy = forward_scores(self.policy, ids, att, with_entropy=True)
+                pg_loss, pg_stats = policy_loss(logp, old_logp[idx, :width],
+                                                advantages[idx, :width], mb_mask, cfg.clip_range)
+                vf_loss, vf_stats = value_loss(values, old_values[idx, :width],
+                                               returns[idx, :width], mb_mask,
+                                               cfg.clip_range_value)
+                ent = masked_mean(entropy, mb_mask)
+                loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * ent
+                if float(pg_stats["ratio_mean"]) > cfg.ratio_threshold:
+                    skipped += 1
+                    continue
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                steps += 1
+                for key, value in (
+                    ("ppo/loss/policy", pg_loss), ("ppo/loss/value", vf_loss),
+                    ("ppo/loss/total", loss), ("ppo/policy/entropy", ent),
+                    ("ppo/policy/approxkl", pg_stats["approxkl"]),
+                    ("ppo/policy/policykl", pg_stats["policykl"]),
+                    ("ppo/policy/clipfrac", pg_stats["clipfrac"]),
+                    ("ppo/val/vpred", masked_mean(values, mb_mask)),
+                    ("ppo/val/error", vf_stats["error"]),
+                    ("ppo/val/clipfrac", vf_stats["clipfrac"]),
+                ):
+                    sums[key] += float(value)
+                if cfg.early_stopping and float(pg_stats["approxkl"]) > 1.5 * cfg.target_kl:
+                    stop = True
+                    break
+            epochs_done += 1
+            if stop:
+                break
+        stats = {key: value / max(steps, 1) for key, value in sums.items()}
+        stats["ppo/epochs_done"] = float(epochs_done)
+        stats["ppo/skipped_minibatches"] = float(skipped)
+        return stats

@@ -1,0 +1,129 @@
+"""``PPOConfig``: every PPO setting, its default, and where it departs from TRL's classic
+``PPOConfig`` (trl 0.11) and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["PPOConfig"]
+
+
+@dataclass
+class PPOConfig:
+    """Settings of :class:`textgym.agents.PPO`.
+
+    Rollouts
+        seed (0): seeds the sampler, minibatch order and env resets; same seed, same run.
+        episodes_per_iteration (32): episodes collected per PPO iteration (TRL's
+            ``batch_size``, 128 there; smaller here so an iteration takes seconds on a CPU).
+        max_new_tokens (48): cap on tokens per agent turn (also capped by the env's
+            ``max_turn_tokens``).
+        temperature (1.0): sampling temperature. Keep 1.0: the loss scores the plain
+            softmax, and sampling from another distribution (TRL's top-k / min_length
+            settings) made its reported KL negative.
+
+    Optimisation
+        learning_rate (1e-4): Adam step size (TRL 1.41e-5, tuned for GPT-2 124M; a tiny
+            model from scratch needs larger steps).
+        lr_schedule ("constant"): or "linear" decay to 0 over ``total_iterations``.
+        total_iterations (100): length of the run, for the linear schedule and the CLI.
+        ppo_epochs (4): passes over each batch (TRL 4).
+        mini_batch_size (8): episodes per gradient step; the last, partial minibatch is used,
+            never dropped (TRL silently dropped it).
+        max_grad_norm (1.0): gradient clipping (TRL: off). Clipping keeps the rare huge
+            gradient from a near-zero-probability token from wrecking a tiny model.
+        adam_eps (1e-5): CleanRL's value.
+
+    PPO losses
+        gamma (1.0), lam (0.95): GAE discount and trace decay over agent tokens (TRL's).
+        clip_range (0.2), clip_range_value (0.2): policy and value clipping (TRL's).
+        vf_coef (0.1): value-loss weight (TRL's).
+        ent_coef (0.0): entropy bonus weight (TRL has none; entropy is still logged).
+        whiten_advantages (True): masked whitening of advantages over agent tokens.
+        ratio_threshold (10.0): a minibatch whose mean ratio exceeds this is skipped
+            (TRL's safeguard against a diverging update).
+        early_stopping (True), target_kl (0.1): stop the epochs of an iteration once the
+            minibatch approx-KL (0.5 E[(log r)^2]) exceeds 1.5 x target_kl. TRL had it off
+            by default; a small model leaves the trust region quickly.
+
+    KL penalty to the frozen reference
+        kl_estimator ("k1"): "k1" (log-ratio, TRL's "kl") or "k3" (non-negative).
+        init_kl_coef (0.05): starting beta (TRL 0.2). Our task rewards are 0/1 at the end
+            of an episode while the penalty is summed over every agent token, so TRL's 0.2
+            would drown the task signal.
+        adaptive_kl (True), kl_target (2.0), kl_horizon (10000): Ziegler's controller
+            (TRL: target 6 nats for 100-token generations; ours are shorter).
+
+    Checkpoints
+        checkpoint_every (10): iterations between atomic checkpoints (0: only at the end).
+        keep_checkpoints (2): how many checkpoints to keep.
+    """
+
+    seed: int = 0
+    episodes_per_iteration: int = 32
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+
+    learning_rate: float = 1e-4
+    lr_schedule: str = "constant"
+    total_iterations: int = 100
+    ppo_epochs: int = 4
+    mini_batch_size: int = 8
+    max_grad_norm: float = 1.0
+    adam_eps: float = 1e-5
+
+    gamma: float = 1.0
+    lam: float = 0.95
+    clip_range: float = 0.2
+    clip_range_value: float = 0.2
+    vf_coef: float = 0.1
+    ent_coef: float = 0.0
+    whiten_advantages: bool = True
+    ratio_threshold: float = 10.0
+    early_stopping: bool = True
+    target_kl: float = 0.1
+
+    kl_estimator: str = "k1"
+    init_kl_coef: float = 0.05
+    adaptive_kl: bool = True
+    kl_target: float = 2.0
+    kl_horizon: float = 10000.0
+
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 2
+
+    def __post_init__(self) -> None:
+        positive_ints = ("episodes_per_iteration", "max_new_tokens", "total_iterations",
+                         "ppo_epochs", "mini_batch_size", "keep_checkpoints")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"PPOConfig.{name} must be a positive int, got {value!r}")
+        if self.checkpoint_every < 0:
+            raise ValueError("PPOConfig.checkpoint_every must be >= 0")
+        for name in ("learning_rate", "clip_range", "clip_range_value", "target_kl",
+                     "kl_target", "kl_horizon", "max_grad_norm", "temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("gamma", "lam"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"PPOConfig.{name} must be in [0, 1]")
+        if self.kl_estimator not in ("k1", "k3"):
+            raise ValueError(f"kl_estimator must be 'k1' or 'k3', got {self.kl_estimator!r}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+        if self.init_kl_coef < 0 or self.vf_coef < 0 or self.ent_coef < 0:
+            raise ValueError("init_kl_coef, vf_coef and ent_coef must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PPOConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown PPOConfig fields: {sorted(unknown)}")
+        return cls(**data)

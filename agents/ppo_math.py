@@ -1,0 +1,184 @@
+"""The maths of PPO on token sequences, as small pure functions with the paper's symbols.
+
+Notation: a batch holds B episodes padded to length L. ``mask[b, t]`` is True where token
+``t`` was written by the agent; only those tokens are actions. Per-token tensors are
+aligned with the token they score (``logp[b, t] = log pi(x_t | x_<t)``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "token_logprobs",
+    "entropy_from_logits",
+    "kl_estimate",
+    "masked_mean",
+    "masked_whiten",
+    "gae_over_agent_tokens",
+    "policy_loss",
+    "value_loss",
+    "AdaptiveKLController",
+    "FixedKLController",
+]
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``logp[b, t] = log softmax(logits[b, t-1])[ids[b, t]]``; position 0 gets 0 (nothing
+    predicts the first token)."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    picked = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    return torch.nn.functional.pad(picked, (1, 0))
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the distribution that chose token t, aligned like :func:`token_logprobs`."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    ent = -(logp.exp() * logp).sum(-1)
+    return torch.nn.functional.pad(ent, (1, 0))
+
+
+def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k1") -> torch.Tensor:
+    """Per-token estimate of KL(pi || pi_ref) from samples of pi (Schulman's estimators).
+
+    - ``k1 = log pi - log pi_ref``: unbiased, can be negative per token.
+    - ``k3 = (r - 1) - log r`` with ``r = pi_ref / pi``: unbiased and never negative.
+    """
+    log_ratio = logp - ref_logp
+    if kind == "k1":
+        return log_ratio
+    if kind == "k3":
+        return torch.expm1(-log_ratio) + log_ratio
+    raise ValueError(f"kl estimator must be 'k1' or 'k3', got {kind!r}")
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+    """Normalise ``x`` with the mean and (unbiased) std of its masked entries only; padding
+    and env tokens neither enter the statistics nor change."""
+    mean = masked_mean(x, mask)
+    centred = x - mean
+    n = mask.sum().clamp(min=2.0)
+    var = (centred.pow(2) * mask).sum() / (n - 1)
+    out = centred * torch.rsqrt(var + 1e-8)
+    if not shift_mean:
+        out = out + mean
+    return torch.where(mask.bool(), out, x)
+
+
+def gae_over_agent_tokens(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over the agent's tokens only.
+
+    Env-produced spans (tool responses) are *skipped*: the agent token after a tool
+    response is the next time step of the token before it. Zero-filling those spans
+    instead would run the recursion through k fake steps and damp credit by (gamma*lam)^k.
+    Each row ends after its last agent token (terminal, no bootstrap).
+
+    Returns ``(advantages, returns)``, zero off the mask.
+    """
+    bsz, length = rewards.shape
+    adv = torch.zeros_like(rewards)
+    for b in range(bsz):
+        idx = mask[b].nonzero().squeeze(-1)
+        if idx.numel() == 0:
+            continue
+        r, v = rewards[b, idx], values[b, idx]
+        next_v = torch.cat([v[1:], v.new_zeros(1)])
+        delta = r + gamma * next_v - v
+        a = torch.zeros_like(delta)
+        running = delta.new_zeros(())
+        for j in range(len(idx) - 1, -1, -1):
+            running = delta[j] + gamma * lam * running
+            a[j] = running
+        adv[b, idx] = a
+    returns = (adv + values) * mask
+    return adv, returns
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_range: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The clipped surrogate: ``max(-A r, -A clip(r, 1-eps, 1+eps))``, masked mean."""
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    unclipped = -advantages * ratio
+    clipped = -advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    stats = {
+        "clipfrac": masked_mean((clipped > unclipped).float(), mask),
+        # 0.5 E[(log r)^2] as TRL reports it, and the k3 estimate CleanRL reports.
+        "approxkl": 0.5 * masked_mean(log_ratio.pow(2), mask),
+        "policykl": masked_mean(torch.expm1(log_ratio) - log_ratio, mask),
+        "ratio_mean": masked_mean(ratio, mask),
+    }
+    return loss, stats
+
+
+def value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    clip_range_value: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped value loss: ``0.5 max((V - R)^2, (clip(V, V_old +- eps) - R)^2)``."""
+    clipped = old_values + (values - old_values).clamp(-clip_range_value, clip_range_value)
+    err1 = (values - returns).pow(2)
+    err2 = (clipped - returns).pow(2)
+    loss = 0.5 * masked_mean(torch.maximum(err1, err2), mask)
+    return loss, {"clipfrac": masked_mean((err2 > err1).float(), mask),
+                  "error": masked_mean(err1, mask)}
+
+
+class AdaptiveKLController:
+    """Ziegler et al. (2019): steer the KL coefficient so the measured KL tracks a target.
+
+    ``beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * n_steps / horizon)``
+    """
+
+    def __init__(self, init_kl_coef: float, target: float, horizon: float):
+        if target <= 0 or horizon <= 0:
+            raise ValueError("adaptive KL needs a positive target and horizon")
+        self.value = float(init_kl_coef)
+        self.target = float(target)
+        self.horizon = float(horizon)
+
+    def update(self, current_kl: float, n_steps: int) -> None:
+        error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
+        self.value *= 1.0 + error * n_steps / self.horizon
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value, "target": self.target, "horizon": self.horizon}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value, self.target, self.horizon = state["value"], state["target"], state["horizon"]
+
+
+class FixedKLController:
+    """A constant KL coefficient."""
+
+    def __init__(self, kl_coef: float):
+        self.value = float(kl_coef)
+
+    def update(self, current_kl: float, n_steps: int) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value = state["value"]

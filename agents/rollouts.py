@@ -1,0 +1,128 @@
+"""Collecting whole episodes from a Gymnasium vector env with a language-model policy.
+
+Only the Gymnasium API and the token-sequence contract are used: the env's final
+observation is the whole episode and ``info["agent_mask"]`` marks the agent's tokens, so a
+finished episode is fully described by ``(tokens, agent_mask, reward)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from textgym.agents.generation import sample_turns
+from textgym.agents.value_head import ValueHeadLM
+
+__all__ = ["EpisodeRecord", "EnvSpec", "env_spec", "collect_episodes"]
+
+
+@dataclass
+class EpisodeRecord:
+    """One finished episode, as PPO trains on it."""
+
+    tokens: np.ndarray  # int64 [L]: the final context
+    agent_mask: np.ndarray  # bool [L]: True on agent tokens
+    reward: float  # sum of env rewards
+    success: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What an agent needs to know about an env, read through the public contract."""
+
+    vocab_size: int
+    stop_token_ids: tuple[int, ...]
+    pad_id: int
+    max_turn_tokens: int
+
+
+def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
+    """Read the contract attributes from a single env or a vector env."""
+    if isinstance(envs, gym.vector.VectorEnv):
+        space = envs.single_action_space
+        # call("get_wrapper_attr", name), not get_attr: get_attr calls callables, and a
+        # tokenizer is callable.
+        get = lambda name: envs.call("get_wrapper_attr", name)[0]  # noqa: E731
+    else:
+        space = envs.action_space
+        get = lambda name: envs.get_wrapper_attr(name)  # noqa: E731
+    feature = getattr(space, "feature_space", None)
+    if not isinstance(feature, gym.spaces.Discrete):
+        raise TypeError(
+            f"the PPO agent needs a Sequence(Discrete(V)) action space, got {space}; "
+            "see the token-sequence contract in the README"
+        )
+    tokenizer = get("tokenizer")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    try:
+        max_turn = int(get("max_turn_tokens"))
+    except AttributeError:
+        max_turn = 256
+    return EnvSpec(int(feature.n), tuple(int(i) for i in get("stop_token_ids")), int(pad),
+                   max_turn)
+
+
+def _row(info: dict, key: str, i: int):
+    return info[key][i] if key in info and info.get(f"_{key}", np.ones(i + 1, bool))[i] else None
+
+
+def collect_episodes(
+    envs: gym.vector.VectorEnv,
+    policy: ValueHeadLM,
+    n_episodes: int,
+    *,
+    seed: int,
+    generator: torch.Generator,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+) -> list[EpisodeRecord]:
+    """Run rounds of ``envs.num_envs`` fresh episodes until ``n_episodes`` have finished.
+
+    Every round starts with ``envs.reset(seed=...)`` derived from ``seed``, so a run is
+    reproducible from the seed alone (no env state to checkpoint), and each env
+    contributes exactly one episode per round: no episode straddles a policy update.
+    """
+    spec = env_spec(envs)
+    n = envs.num_envs
+    max_new = min(max_new_tokens, spec.max_turn_tokens)
+    max_positions = getattr(policy.config, "n_positions", None) or getattr(
+        policy.config, "max_position_embeddings", None)
+    records: list[EpisodeRecord] = []
+    round_index = 0
+    empty = np.zeros(0, dtype=np.int64)
+    while len(records) < n_episodes:
+        round_seed = int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
+        obs, info = envs.reset(seed=round_seed)
+        done = np.zeros(n, dtype=bool)
+        returns = np.zeros(n, dtype=np.float64)
+        finished: list[EpisodeRecord | None] = [None] * n
+        while not done.all():
+            live = np.flatnonzero(~done)
+            turns = sample_turns(
+                policy, [obs[i] for i in live], stop_token_ids=spec.stop_token_ids,
+                max_new_tokens=max_new, pad_id=spec.pad_id, generator=generator,
+                temperature=temperature, max_positions=max_positions,
+            )
+            actions = [empty] * n
+            for i, turn in zip(live, turns):
+                actions[i] = turn
+            obs, reward, terminated, truncated, info = envs.step(tuple(actions))
+            returns[live] += reward[live]
+            for i in live:
+                if terminated[i] or truncated[i]:
+                    final_obs, final_info = obs[i], info
+                    if "final_obs" in info and info.get("_final_obs", np.zeros(n, bool))[i]:
+                        # SAME_STEP autoreset: the returned obs already starts a new episode.
+                        final_obs, final_info = info["final_obs"][i], info["final_info"]
+                    tokens = np.asarray(final_obs, dtype=np.int64)
+                    mask = np.asarray(final_info["agent_mask"][i], dtype=bool)[: len(tokens)]
+                    success = _row(final_info, "success", i)
+                    finished[i] = EpisodeRecord(tokens, mask, float(returns[i]), bool(success),
+                                                bool(truncated[i]))
+                    done[i] = True
+        records.extend(r for r in finished if r is not None)
+        round_index += 1
+    return records[:n_episodes]

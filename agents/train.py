@@ -1,0 +1,131 @@
+"""Training runs: SFT warm start and PPO, with checkpoints, resume, logs and a plot.
+
+These are the functions behind ``textgym train sft`` and ``textgym train ppo``. Envs are
+made by id through the Gymnasium registry, so a third-party env registered with Gymnasium
+trains the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
+from textgym.agents.ppo import PPO
+from textgym.agents.ppo_config import PPOConfig
+from textgym.agents.rollouts import env_spec
+from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
+from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
+from tqdm.auto import tqdm
+
+__all__ = ["train_sft", "train_ppo", "make_policy"]
+
+
+def make_policy(env: gym.Env, init: str | os.PathLike | None = None, *, seed: int = 0,
+                n_positions: int | None = None) -> ValueHeadLM:
+    """A policy for ``env``: loaded from a local folder, or a tiny GPT-2 from config."""
+    spec = env_spec(env)
+    if init is not None:
+        policy = ValueHeadLM.from_pretrained(init)
+        if policy.model.get_input_embeddings().num_embeddings < spec.vocab_size:
+            policy.resize_token_embeddings(spec.vocab_size)
+        return policy
+    tokenizer = env.unwrapped.tokenizer if hasattr(env, "unwrapped") else None
+    eos = getattr(tokenizer, "eos_token_id", 1) if tokenizer is not None else 1
+    positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
+    config = tiny_gpt2_config(spec.vocab_size, n_positions=positions, eos_token_id=eos,
+                              pad_token_id=spec.pad_id)
+    return ValueHeadLM.from_config(config, seed=seed)
+
+
+def train_sft(
+    env_id: str,
+    out_dir: str | os.PathLike,
+    config: SFTConfig | None = None,
+    *,
+    init: str | os.PathLike | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Behaviour-clone the oracle of ``env_id``; save the model to ``out_dir``."""
+    cfg = config or SFTConfig()
+    env = gym.make(env_id, **(env_kwargs or {}))
+    policy = make_policy(env, init, seed=cfg.seed)
+    demos = oracle_demonstrations(env, cfg.demonstrations, seed=cfg.seed, progress=progress)
+    losses = sft(policy, demos, cfg, pad_id=env_spec(env).pad_id, progress=progress)
+    env.close()
+    out = Path(out_dir)
+    policy.save_pretrained(out)
+    (out / "sft_log.json").write_text(json.dumps({"config": cfg.__dict__, "env": env_id,
+                                                  "env_kwargs": env_kwargs or {},
+                                                  "losses": losses}))
+    return out
+
+
+def train_ppo(
+    env_id: str,
+    out_dir: str | os.PathLike,
+    config: PPOConfig | None = None,
+    *,
+    init: str | os.PathLike | None = None,
+    iterations: int | None = None,
+    num_envs: int = 16,
+    env_kwargs: dict[str, Any] | None = None,
+    resume: bool = False,
+    vectorization_mode: str = "sync",
+    progress: bool = True,
+) -> tuple[PPO, list[dict[str, Any]]]:
+    """Train with PPO for ``iterations`` (default ``config.total_iterations``).
+
+    With ``resume``, continue from the latest checkpoint in ``out_dir`` (its config wins);
+    the iterations that follow match an uninterrupted run with the same seed.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vector_kwargs = {"shared_memory": False} if vectorization_mode == "async" else {}
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization_mode,
+                        vector_kwargs=vector_kwargs, **(env_kwargs or {}))
+    log = MetricsLog(out)
+    checkpoints = out / "checkpoints"
+    found = latest_checkpoint(checkpoints) if resume else None
+    if resume and found is None:
+        raise FileNotFoundError(f"--resume: no checkpoint under {checkpoints}")
+    if found is not None:
+        ppo = load_checkpoint(found, envs)
+        log.truncate_after(ppo.iteration)
+    else:
+        cfg = config or PPOConfig()
+        env = gym.make(env_id, **(env_kwargs or {}))
+        policy = make_policy(env, init, seed=cfg.seed)
+        env.close()
+        ppo = PPO(envs, policy, cfg)
+        log.truncate_after(0)
+        (out / "run.json").write_text(json.dumps(
+            {"env": env_id, "env_kwargs": env_kwargs or {}, "init": str(init) if init else None,
+             "num_envs": num_envs, "config": ppo.config.to_dict()}, indent=2))
+    total = iterations if iterations is not None else ppo.config.total_iterations
+    every = ppo.config.checkpoint_every
+    bar = tqdm(total=total, initial=min(ppo.iteration, total), desc="ppo", disable=not progress)
+    try:
+        while ppo.iteration < total:
+            stats = ppo.step()
+            log.log(stats)
+            bar.update(1)
+            bar.set_postfix(reward=f"{stats['env/reward_mean']:.3f}",
+                            kl=f"{stats['objective/kl']:.2f}")
+            if every and ppo.iteration % every == 0:
+                save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
+    finally:
+        bar.close()
+        log.close()
+    save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
+    ppo.policy.save_pretrained(out / "policy")
+    rows = read_jsonl(log.path)
+    if rows:
+        plot_learning_curve(rows, out / "learning_curve.png", title=f"PPO on {env_id}")
+    envs.close()
+    return ppo, rows

@@ -1,0 +1,140 @@
+"""``ValueHeadLM``: a causal language model with a scalar value head.
+
+The successor of TRL's ``AutoModelForCausalLMWithValueHead``: one forward pass returns both
+the next-token logits and the value of every prefix, from the last hidden state. It saves
+and loads with safetensors, value head included, and needs no hub: the default policy is a
+small GPT-2 built from a config.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModelForCausalLM, GPT2Config, PreTrainedModel
+
+__all__ = ["ValueHeadLM", "tiny_gpt2_config"]
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+META_FILE = "textgym_value_head.json"
+
+
+def tiny_gpt2_config(
+    vocab_size: int,
+    *,
+    n_layer: int = 2,
+    n_embd: int = 128,
+    n_head: int = 4,
+    n_positions: int = 1024,
+    eos_token_id: int = 1,
+    pad_token_id: int = 0,
+) -> GPT2Config:
+    """A small GPT-2 config for CPU training. Dropout is off: rollouts and the PPO loss
+    must score tokens under the same distribution (TRL sampled with dropout on after a
+    PPO step left the model in train mode)."""
+    return GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=eos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+    )
+
+
+class ValueHeadLM(nn.Module):
+    """A causal LM plus a linear value head on its last hidden state.
+
+    Args:
+        model: any ``transformers`` causal LM (``AutoModelForCausalLM``).
+    """
+
+    def __init__(self, model: PreTrainedModel):
+        super().__init__()
+        self.model = model
+        hidden = getattr(model.config, "hidden_size", None) or model.config.n_embd
+        self.v_head = nn.Linear(hidden, 1)
+        # A zero-initialised head starts every value at 0 instead of at noise.
+        nn.init.zeros_(self.v_head.weight)
+        nn.init.zeros_(self.v_head.bias)
+
+    @classmethod
+    def from_config(cls, config, *, seed: int = 0) -> ValueHeadLM:
+        """A freshly initialised model; ``seed`` makes the initial weights reproducible
+        without touching the global RNG."""
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            return cls(AutoModelForCausalLM.from_config(config))
+        finally:
+            torch.random.set_rng_state(state)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values=None,
+        use_cache: bool = False,
+    ):
+        """Returns ``(logits, values, past_key_values)``; ``values[:, t]`` is the value of
+        the prefix ending at ``t`` (the state in which token ``t + 1`` is chosen)."""
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_hidden_states=True,
+        )
+        values = self.v_head(out.hidden_states[-1]).squeeze(-1)
+        return out.logits, values, out.past_key_values
+
+    def resize_token_embeddings(self, size: int) -> None:
+        """Grow the vocabulary (e.g. after adding the protocol markers)."""
+        self.model.resize_token_embeddings(size)
+
+    def frozen_copy(self) -> ValueHeadLM:
+        """A frozen deep copy, the KL reference."""
+        ref = copy.deepcopy(self)
+        ref.eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        return ref
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Save the LM (``save_pretrained``, safetensors) and the value head beside it."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path, safe_serialization=True)
+        save_file({k: v.contiguous() for k, v in self.v_head.state_dict().items()},
+                  str(path / VALUE_HEAD_FILE))
+        (path / META_FILE).write_text(json.dumps({"format": 1, "value_head": VALUE_HEAD_FILE}))
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> ValueHeadLM:
+        """Load a local checkpoint. A plain causal LM folder (no value head) gets a new,
+        zero-initialised head."""
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no model folder at {str(path)!r}")
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        out = cls(model)
+        head = path / VALUE_HEAD_FILE
+        if head.exists():
+            out.v_head.load_state_dict(load_file(str(head)))
+        return out
