@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+
 from textgym.agents.ppo import PPO
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.value_head import ValueHeadLM

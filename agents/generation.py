@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["left_pad", "sample_turns"]
@@ -27,8 +28,8 @@ def left_pad(
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):
         if len(seq):
-            ids[row, width - len(seq):] = torch.as_tensor(np.asarray(seq), dtype=torch.long)
-            mask[row, width - len(seq):] = 1
+            ids[row, width - len(seq) :] = torch.as_tensor(np.asarray(seq), dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids, mask, positions
 
@@ -98,8 +99,11 @@ def sample_turns(
             for row, tok in zip(rows.tolist(), tokens.tolist()):
                 out[row].append(tok)
             if logprobs_out is not None:
-                step_logp = torch.log_softmax(next_logits.float(), -1).gather(
-                    -1, tokens[:, None]).squeeze(-1)
+                step_logp = (
+                    torch.log_softmax(next_logits.float(), -1)
+                    .gather(-1, tokens[:, None])
+                    .squeeze(-1)
+                )
                 for row, lp in zip(rows.tolist(), step_logp.tolist()):
                     logps[row].append(lp)
             live = ~torch.isin(tokens, stops)

@@ -47,7 +47,9 @@ class MetricsLog:
             except ImportError:
                 warnings.warn(
                     "tensorboard is not installed; metrics go to metrics.jsonl only "
-                    "(pip install tensorboard)", stacklevel=2)
+                    "(pip install tensorboard)",
+                    stacklevel=2,
+                )
 
     def truncate_after(self, iteration: int) -> None:
         rows = [r for r in read_jsonl(self.path) if r.get("iteration", 0) <= iteration]

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+
 from textgym.agents.generation import sample_turns
 from textgym.agents.rollouts import env_spec
 from textgym.agents.value_head import ValueHeadLM
@@ -52,8 +53,12 @@ class PolicyAgent:
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         return sample_turns(
-            self.policy, [np.asarray(obs)], stop_token_ids=self.spec.stop_token_ids,
-            max_new_tokens=self.max_new_tokens, pad_id=self.spec.pad_id,
-            generator=self.generator, temperature=self.temperature,
+            self.policy,
+            [np.asarray(obs)],
+            stop_token_ids=self.spec.stop_token_ids,
+            max_new_tokens=self.max_new_tokens,
+            pad_id=self.spec.pad_id,
+            generator=self.generator,
+            temperature=self.temperature,
             max_positions=self.max_positions,
         )[0]

@@ -23,6 +23,7 @@ from collections import defaultdict
 import gymnasium as gym
 import numpy as np
 import torch
+
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.ppo_math import (
     AdaptiveKLController,
@@ -139,17 +140,20 @@ class PPO:
         self.policy = policy
         self.ref = ref if ref is not None else policy.frozen_copy()
         cfg = self.config
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate,
-                                          eps=cfg.adam_eps)
+        self.optimizer = torch.optim.Adam(
+            policy.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps
+        )
         total = cfg.total_iterations
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            (lambda it: max(0.0, 1.0 - it / total)) if cfg.lr_schedule == "linear"
+            (lambda it: max(0.0, 1.0 - it / total))
+            if cfg.lr_schedule == "linear"
             else (lambda it: 1.0),
         )
         self.kl_ctl = (
             AdaptiveKLController(cfg.init_kl_coef, cfg.kl_target, cfg.kl_horizon)
-            if cfg.adaptive_kl else FixedKLController(cfg.init_kl_coef)
+            if cfg.adaptive_kl
+            else FixedKLController(cfg.init_kl_coef)
         )
         # The one source of randomness: sampling and minibatch order.
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -163,9 +167,12 @@ class PPO:
         t0 = time.perf_counter()
         # 1. Rollout.
         records = collect_episodes(
-            self.envs, self.policy, cfg.episodes_per_iteration,
+            self.envs,
+            self.policy,
+            cfg.episodes_per_iteration,
             seed=int(np.random.SeedSequence([cfg.seed, self.iteration]).generate_state(1)[0]),
-            generator=self.generator, max_new_tokens=cfg.max_new_tokens,
+            generator=self.generator,
+            max_new_tokens=cfg.max_new_tokens,
             temperature=cfg.temperature,
         )
         t1 = time.perf_counter()
@@ -175,7 +182,8 @@ class PPO:
         self.policy.eval()
         with torch.no_grad():
             old_logp, old_values, entropy = forward_scores(
-                self.policy, batch.ids, batch.attention, with_entropy=True)
+                self.policy, batch.ids, batch.attention, with_entropy=True
+            )
             ref_logp, _, _ = forward_scores(self.ref, batch.ids, batch.attention)
         mask = batch.mask.float()
 
@@ -190,8 +198,9 @@ class PPO:
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
         # 4. Advantages over agent tokens only, then whitened over the batch.
-        advantages, returns = gae_over_agent_tokens(rewards, old_values * mask, mask,
-                                                    cfg.gamma, cfg.lam)
+        advantages, returns = gae_over_agent_tokens(
+            rewards, old_values * mask, mask, cfg.gamma, cfg.lam
+        )
         raw_adv_mean = masked_mean(advantages, mask)
         if cfg.whiten_advantages:
             advantages = masked_whiten(advantages, mask)
@@ -246,11 +255,16 @@ class PPO:
                 ids, att = batch.ids[idx, :width], batch.attention[idx, :width]
                 mb_mask = batch.mask[idx, :width].float()
                 logp, values, entropy = forward_scores(self.policy, ids, att, with_entropy=True)
-                pg_loss, pg_stats = policy_loss(logp, old_logp[idx, :width],
-                                                advantages[idx, :width], mb_mask, cfg.clip_range)
-                vf_loss, vf_stats = value_loss(values, old_values[idx, :width],
-                                               returns[idx, :width], mb_mask,
-                                               cfg.clip_range_value)
+                pg_loss, pg_stats = policy_loss(
+                    logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range
+                )
+                vf_loss, vf_stats = value_loss(
+                    values,
+                    old_values[idx, :width],
+                    returns[idx, :width],
+                    mb_mask,
+                    cfg.clip_range_value,
+                )
                 ent = masked_mean(entropy, mb_mask)
                 loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * ent
                 if float(pg_stats["ratio_mean"]) > cfg.ratio_threshold:
@@ -262,8 +276,10 @@ class PPO:
                 self.optimizer.step()
                 steps += 1
                 for key, value in (
-                    ("ppo/loss/policy", pg_loss), ("ppo/loss/value", vf_loss),
-                    ("ppo/loss/total", loss), ("ppo/policy/entropy", ent),
+                    ("ppo/loss/policy", pg_loss),
+                    ("ppo/loss/value", vf_loss),
+                    ("ppo/loss/total", loss),
+                    ("ppo/policy/entropy", ent),
                     ("ppo/policy/approxkl", pg_stats["approxkl"]),
                     ("ppo/policy/policykl", pg_stats["policykl"]),
                     ("ppo/policy/clipfrac", pg_stats["clipfrac"]),
@@ -271,7 +287,7 @@ class PPO:
                     ("ppo/val/error", vf_stats["error"]),
                     ("ppo/val/clipfrac", vf_stats["clipfrac"]),
                 ):
-                    sums[key] += float(value)
+                    sums[key] += value.item()
                 if cfg.early_stopping and float(pg_stats["approxkl"]) > 1.5 * cfg.target_kl:
                     stop = True
                     break

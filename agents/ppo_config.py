@@ -94,16 +94,30 @@ class PPOConfig:
     keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
-        positive_ints = ("episodes_per_iteration", "max_new_tokens", "total_iterations",
-                         "ppo_epochs", "mini_batch_size", "keep_checkpoints")
+        positive_ints = (
+            "episodes_per_iteration",
+            "max_new_tokens",
+            "total_iterations",
+            "ppo_epochs",
+            "mini_batch_size",
+            "keep_checkpoints",
+        )
         for name in positive_ints:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PPOConfig.{name} must be a positive int, got {value!r}")
         if self.checkpoint_every < 0:
             raise ValueError("PPOConfig.checkpoint_every must be >= 0")
-        for name in ("learning_rate", "clip_range", "clip_range_value", "target_kl",
-                     "kl_target", "kl_horizon", "max_grad_norm", "temperature"):
+        for name in (
+            "learning_rate",
+            "clip_range",
+            "clip_range_value",
+            "target_kl",
+            "kl_target",
+            "kl_horizon",
+            "max_grad_norm",
+            "temperature",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("gamma", "lam"):
@@ -113,7 +127,8 @@ class PPOConfig:
             raise ValueError(f"kl_estimator must be 'k1' or 'k3', got {self.kl_estimator!r}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ValueError(
-                f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+                f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}"
+            )
         if self.init_kl_coef < 0 or self.vf_coef < 0 or self.ent_coef < 0:
             raise ValueError("init_kl_coef, vf_coef and ent_coef must be >= 0")
 

@@ -118,6 +118,9 @@ def policy_loss(
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
     loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    log_ratio, ratio, unclipped, clipped = (
+        t.detach() for t in (log_ratio, ratio, unclipped, clipped)
+    )
     stats = {
         "clipfrac": masked_mean((clipped > unclipped).float(), mask),
         # 0.5 E[(log r)^2] as TRL reports it, and the k3 estimate CleanRL reports.
@@ -140,8 +143,11 @@ def value_loss(
     err1 = (values - returns).pow(2)
     err2 = (clipped - returns).pow(2)
     loss = 0.5 * masked_mean(torch.maximum(err1, err2), mask)
-    return loss, {"clipfrac": masked_mean((err2 > err1).float(), mask),
-                  "error": masked_mean(err1, mask)}
+    err1, err2 = err1.detach(), err2.detach()
+    return loss, {
+        "clipfrac": masked_mean((err2 > err1).float(), mask),
+        "error": masked_mean(err1, mask),
+    }
 
 
 class AdaptiveKLController:

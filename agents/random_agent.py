@@ -23,9 +23,7 @@ class RandomAgent:
         space = env.action_space
         feature = getattr(space, "feature_space", None)
         if not isinstance(feature, gym.spaces.Discrete):
-            raise TypeError(
-                f"RandomAgent needs a Sequence(Discrete(V)) action space, got {space}"
-            )
+            raise TypeError(f"RandomAgent needs a Sequence(Discrete(V)) action space, got {space}")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
         self.vocab_size = int(feature.n)

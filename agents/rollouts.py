@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
+
 from textgym.agents.generation import sample_turns
 from textgym.agents.value_head import ValueHeadLM
 
@@ -61,8 +62,7 @@ def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
         max_turn = int(get("max_turn_tokens"))
     except AttributeError:
         max_turn = 256
-    return EnvSpec(int(feature.n), tuple(int(i) for i in get("stop_token_ids")), int(pad),
-                   max_turn)
+    return EnvSpec(int(feature.n), tuple(int(i) for i in get("stop_token_ids")), int(pad), max_turn)
 
 
 def _row(info: dict, key: str, i: int):
@@ -89,7 +89,8 @@ def collect_episodes(
     n = envs.num_envs
     max_new = min(max_new_tokens, spec.max_turn_tokens)
     max_positions = getattr(policy.config, "n_positions", None) or getattr(
-        policy.config, "max_position_embeddings", None)
+        policy.config, "max_position_embeddings", None
+    )
     records: list[EpisodeRecord] = []
     round_index = 0
     empty = np.zeros(0, dtype=np.int64)
@@ -102,9 +103,14 @@ def collect_episodes(
         while not done.all():
             live = np.flatnonzero(~done)
             turns = sample_turns(
-                policy, [obs[i] for i in live], stop_token_ids=spec.stop_token_ids,
-                max_new_tokens=max_new, pad_id=spec.pad_id, generator=generator,
-                temperature=temperature, max_positions=max_positions,
+                policy,
+                [obs[i] for i in live],
+                stop_token_ids=spec.stop_token_ids,
+                max_new_tokens=max_new,
+                pad_id=spec.pad_id,
+                generator=generator,
+                temperature=temperature,
+                max_positions=max_positions,
             )
             actions = [empty] * n
             for i, turn in zip(live, turns):
@@ -120,8 +126,9 @@ def collect_episodes(
                     tokens = np.asarray(final_obs, dtype=np.int64)
                     mask = np.asarray(final_info["agent_mask"][i], dtype=bool)[: len(tokens)]
                     success = _row(final_info, "success", i)
-                    finished[i] = EpisodeRecord(tokens, mask, float(returns[i]), bool(success),
-                                                bool(truncated[i]))
+                    finished[i] = EpisodeRecord(
+                        tokens, mask, float(returns[i]), bool(success), bool(truncated[i])
+                    )
                     done[i] = True
         records.extend(r for r in finished if r is not None)
         round_index += 1

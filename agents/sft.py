@@ -6,16 +6,17 @@ tokens are context, never targets (a model must not learn to hallucinate tool ou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
+from tqdm.auto import tqdm
+
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.ppo_math import masked_mean, token_logprobs
 from textgym.agents.rollouts import EpisodeRecord
 from textgym.agents.value_head import ValueHeadLM
-from tqdm.auto import tqdm
-
 from textgym.rollout import run_episode
 
 __all__ = ["SFTConfig", "oracle_demonstrations", "sft"]
@@ -64,8 +65,10 @@ def sft(
     *,
     pad_id: int = 0,
     progress: bool = True,
+    callback: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Behaviour cloning; returns the loss of each step."""
+    """Behaviour cloning; returns the loss of each step. ``callback(step, loss)`` runs
+    after every step (for evaluation during training)."""
     cfg = config or SFTConfig()
     if not demos:
         raise ValueError("sft needs at least one demonstration")
@@ -95,4 +98,6 @@ def sft(
         optimizer.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if callback is not None:
+            callback(len(losses), losses[-1])
     return losses

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+from tqdm.auto import tqdm
+
 from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
 from textgym.agents.ppo import PPO
@@ -20,13 +22,17 @@ from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.rollouts import env_spec
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
-from tqdm.auto import tqdm
 
 __all__ = ["train_sft", "train_ppo", "make_policy"]
 
 
-def make_policy(env: gym.Env, init: str | os.PathLike | None = None, *, seed: int = 0,
-                n_positions: int | None = None) -> ValueHeadLM:
+def make_policy(
+    env: gym.Env,
+    init: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    n_positions: int | None = None,
+) -> ValueHeadLM:
     """A policy for ``env``: loaded from a local folder, or a tiny GPT-2 from config."""
     spec = env_spec(env)
     if init is not None:
@@ -37,8 +43,9 @@ def make_policy(env: gym.Env, init: str | os.PathLike | None = None, *, seed: in
     tokenizer = env.unwrapped.tokenizer if hasattr(env, "unwrapped") else None
     eos = getattr(tokenizer, "eos_token_id", 1) if tokenizer is not None else 1
     positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
-    config = tiny_gpt2_config(spec.vocab_size, n_positions=positions, eos_token_id=eos,
-                              pad_token_id=spec.pad_id)
+    config = tiny_gpt2_config(
+        spec.vocab_size, n_positions=positions, eos_token_id=eos, pad_token_id=spec.pad_id
+    )
     return ValueHeadLM.from_config(config, seed=seed)
 
 
@@ -60,9 +67,16 @@ def train_sft(
     env.close()
     out = Path(out_dir)
     policy.save_pretrained(out)
-    (out / "sft_log.json").write_text(json.dumps({"config": cfg.__dict__, "env": env_id,
-                                                  "env_kwargs": env_kwargs or {},
-                                                  "losses": losses}))
+    (out / "sft_log.json").write_text(
+        json.dumps(
+            {
+                "config": cfg.__dict__,
+                "env": env_id,
+                "env_kwargs": env_kwargs or {},
+                "losses": losses,
+            }
+        )
+    )
     return out
 
 
@@ -87,8 +101,13 @@ def train_ppo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vector_kwargs = {"shared_memory": False} if vectorization_mode == "async" else {}
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=vectorization_mode,
-                        vector_kwargs=vector_kwargs, **(env_kwargs or {}))
+    envs = gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode=vectorization_mode,
+        vector_kwargs=vector_kwargs,
+        **(env_kwargs or {}),
+    )
     log = MetricsLog(out)
     checkpoints = out / "checkpoints"
     found = latest_checkpoint(checkpoints) if resume else None
@@ -104,9 +123,18 @@ def train_ppo(
         env.close()
         ppo = PPO(envs, policy, cfg)
         log.truncate_after(0)
-        (out / "run.json").write_text(json.dumps(
-            {"env": env_id, "env_kwargs": env_kwargs or {}, "init": str(init) if init else None,
-             "num_envs": num_envs, "config": ppo.config.to_dict()}, indent=2))
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "env": env_id,
+                    "env_kwargs": env_kwargs or {},
+                    "init": str(init) if init else None,
+                    "num_envs": num_envs,
+                    "config": ppo.config.to_dict(),
+                },
+                indent=2,
+            )
+        )
     total = iterations if iterations is not None else ppo.config.total_iterations
     every = ppo.config.checkpoint_every
     bar = tqdm(total=total, initial=min(ppo.iteration, total), desc="ppo", disable=not progress)
@@ -115,8 +143,9 @@ def train_ppo(
             stats = ppo.step()
             log.log(stats)
             bar.update(1)
-            bar.set_postfix(reward=f"{stats['env/reward_mean']:.3f}",
-                            kl=f"{stats['objective/kl']:.2f}")
+            bar.set_postfix(
+                reward=f"{stats['env/reward_mean']:.3f}", kl=f"{stats['objective/kl']:.2f}"
+            )
             if every and ppo.iteration % every == 0:
                 save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
     finally:

@@ -11,17 +11,33 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModelForCausalLM, GPT2Config, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 __all__ = ["ValueHeadLM", "tiny_gpt2_config"]
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 META_FILE = "textgym_value_head.json"
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' per-file progress bars for tiny local checkpoints, then restore
+    the user's setting."""
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def tiny_gpt2_config(
@@ -120,9 +136,12 @@ class ValueHeadLM(nn.Module):
         """Save the LM (``save_pretrained``, safetensors) and the value head beside it."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path, safe_serialization=True)
-        save_file({k: v.contiguous() for k, v in self.v_head.state_dict().items()},
-                  str(path / VALUE_HEAD_FILE))
+        with _quiet_transformers():
+            self.model.save_pretrained(path, safe_serialization=True)
+        save_file(
+            {k: v.contiguous() for k, v in self.v_head.state_dict().items()},
+            str(path / VALUE_HEAD_FILE),
+        )
         (path / META_FILE).write_text(json.dumps({"format": 1, "value_head": VALUE_HEAD_FILE}))
 
     @classmethod
@@ -132,7 +151,8 @@ class ValueHeadLM(nn.Module):
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no model folder at {str(path)!r}")
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        with _quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
         out = cls(model)
         head = path / VALUE_HEAD_FILE
         if head.exists():

@@ -20,7 +20,7 @@ import gymnasium as gym
 import torch
 
 import textgym
-from textgym.agents import PPOConfig, PolicyAgent, SFTConfig
+from textgym.agents import PolicyAgent, PPOConfig, SFTConfig
 from textgym.agents.metrics import plot_learning_curve, read_jsonl
 from textgym.agents.train import train_ppo, train_sft
 
@@ -53,9 +53,13 @@ def main(argv=None) -> int:
     print(f"after partial SFT: greedy {before[0.0]:.1%}, sampled {before[1.0]:.1%}", flush=True)
 
     t0 = time.perf_counter()
-    config = PPOConfig(episodes_per_iteration=args.batch, mini_batch_size=16,
-                       learning_rate=args.lr, total_iterations=args.iterations,
-                       checkpoint_every=0)
+    config = PPOConfig(
+        episodes_per_iteration=args.batch,
+        mini_batch_size=16,
+        learning_rate=args.lr,
+        total_iterations=args.iterations,
+        checkpoint_every=0,
+    )
     _, rows = train_ppo(ENV_ID, out / "ppo", config, init=sft_dir, progress=True)
     ppo_minutes = (time.perf_counter() - t0) / 60
     after = {t: success(env, out / "ppo" / "policy", t, args.episodes) for t in (0.0, 1.0)}
@@ -70,21 +74,32 @@ def main(argv=None) -> int:
         "ppo_config": config.to_dict(),
         "success_before": {"greedy": before[0.0], "sampled": before[1.0]},
         "success_after": {"greedy": after[0.0], "sampled": after[1.0]},
-        "gain_points": {"greedy": 100 * (after[0.0] - before[0.0]),
-                        "sampled": 100 * (after[1.0] - before[1.0])},
-        "minutes": {"sft": round(sft_minutes, 2), "ppo": round(ppo_minutes, 2),
-                    "total": round((time.perf_counter() - started) / 60, 2)},
+        "gain_points": {
+            "greedy": 100 * (after[0.0] - before[0.0]),
+            "sampled": 100 * (after[1.0] - before[1.0]),
+        },
+        "minutes": {
+            "sft": round(sft_minutes, 2),
+            "ppo": round(ppo_minutes, 2),
+            "total": round((time.perf_counter() - started) / 60, 2),
+        },
         "final_kl": rows[-1]["objective/kl"] if rows else None,
-        "machine": {"python": sys.version.split()[0], "torch": torch.__version__,
-                    "platform": platform.platform(), "threads": torch.get_num_threads()},
+        "machine": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "threads": torch.get_num_threads(),
+        },
         "textgym": textgym.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
     (RESULTS / "ppo_learning_calculator.json").write_text(json.dumps(result, indent=2))
-    plot_learning_curve(read_jsonl(out / "ppo" / "metrics.jsonl"),
-                        RESULTS / "ppo_learning_calculator.png",
-                        keys=("env/reward_mean", "objective/kl", "ppo/policy/clipfrac"),
-                        title=f"PPO on {ENV_ID} after a partial SFT")
+    plot_learning_curve(
+        read_jsonl(out / "ppo" / "metrics.jsonl"),
+        RESULTS / "ppo_learning_calculator.png",
+        keys=("env/reward_mean", "objective/kl", "ppo/policy/clipfrac"),
+        title=f"PPO on {ENV_ID} after a partial SFT",
+    )
     print(json.dumps(result["gain_points"]), f"{result['minutes']['total']} min")
     return 0
 

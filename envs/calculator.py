@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from textgym.tools.calculator import Calculator, evaluate, format_number
-
 from textgym.env import TextEnv
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
+from textgym.tools.calculator import Calculator, evaluate, format_number
 
 __all__ = ["CalculatorTask", "CalculatorEnv", "parse_number", "LEVELS"]
 

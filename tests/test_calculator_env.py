@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from textgym.envs.calculator import CalculatorEnv
 
 import textgym
+from textgym.envs.calculator import CalculatorEnv
 
 
 def test_trl_transcript_form(calc_env):
@@ -43,7 +43,8 @@ def test_wrong_answer_scores_zero(calc_env):
     calc_env.reset(seed=0, options={"split": "test", "index": 0})
     wrong = int(calc_env.unwrapped.item.answer) + 1
     *_, reward, terminated, _, info = calc_env.step(
-        calc_env.unwrapped.encode_turn(f"Result={wrong}<submit>"))
+        calc_env.unwrapped.encode_turn(f"Result={wrong}<submit>")
+    )
     assert reward == 0.0 and terminated and not info["success"]
 
 
@@ -59,7 +60,8 @@ def test_unknown_tool_and_malformed_call_get_error_responses(calc_env):
     base = calc_env.unwrapped
     calc_env.reset(seed=0)
     _, reward, terminated, truncated, info = calc_env.step(
-        base.encode_turn("<request><Python>1+1<call>"))
+        base.encode_turn("<request><Python>1+1<call>")
+    )
     assert not (terminated or truncated) and reward == 0.0
     call = info["tool_calls"][-1]
     assert not call["valid"] and "unknown tool 'Python'" in call["response"]
@@ -71,7 +73,8 @@ def test_unknown_tool_and_malformed_call_get_error_responses(calc_env):
 def test_tool_error_is_a_response_not_a_crash(calc_env):
     calc_env.reset(seed=0)
     _, _, _, _, info = calc_env.step(
-        calc_env.unwrapped.encode_turn("<request><Calculator>9**9**9**9<call>"))
+        calc_env.unwrapped.encode_turn("<request><Calculator>9**9**9**9<call>")
+    )
     call = info["tool_calls"][0]
     assert call["valid"] and not call["ok"] and call["response"].startswith("Error")
 
@@ -174,7 +177,7 @@ def test_tool_timings_are_kept_outside_info(calc_env):
 ENV = CalculatorEnv(max_turns=3, max_context=512)
 V = len(ENV.tokenizer)
 STOPS = list(ENV.stop_token_ids) + [ENV.call_format.request_id]
-token = st.one_of(st.integers(-10, V + 10), st.sampled_from(STOPS), st.integers(-2**40, 2**40))
+token = st.one_of(st.integers(-10, V + 10), st.sampled_from(STOPS), st.integers(-(2**40), 2**40))
 turn = st.one_of(
     st.lists(token, max_size=40),
     st.lists(st.sampled_from(STOPS + [60, 61, 52]), max_size=20),
@@ -192,7 +195,7 @@ def test_random_actions_never_crash_step(seed, turns):
         obs, reward, terminated, truncated, info = ENV.step(action)
         assert obs.dtype == np.int64 and len(obs) <= ENV.max_context
         assert ((0 <= obs) & (obs < V)).all()
-        assert info["length"] == len(obs) and not info["agent_mask"][len(obs):].any()
+        assert info["length"] == len(obs) and not info["agent_mask"][len(obs) :].any()
         if terminated or truncated:
             assert "success" in info
             break

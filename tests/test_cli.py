@@ -17,29 +17,78 @@ def test_list_prints_every_env(capsys):
 
 
 def test_eval_oracle_and_random(capsys):
-    assert main(["eval", "--agent", "oracle", "--env", "TextEnv-Calculator-v0",
-                 "--episodes", "20", "--json", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--agent",
+                "oracle",
+                "--env",
+                "TextEnv-Calculator-v0",
+                "--episodes",
+                "20",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     oracle = json.loads(capsys.readouterr().out)
     assert oracle["success_rate"] == 1.0 and oracle["episodes"] == 20
-    assert main(["eval", "--agent", "random", "--env", "TextEnv-Calculator-v0",
-                 "--episodes", "20", "--json", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--agent",
+                "random",
+                "--env",
+                "TextEnv-Calculator-v0",
+                "--episodes",
+                "20",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["success_rate"] == 0.0
 
 
 def test_eval_module_callable_spec(capsys):
-    assert main(["eval", "--agent", "textgym.agents:OracleAgent", "--env",
-                 "TextEnv-Calculator-v0", "--episodes", "5", "--json", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--agent",
+                "textgym.agents:OracleAgent",
+                "--env",
+                "TextEnv-Calculator-v0",
+                "--episodes",
+                "5",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["success_rate"] == 1.0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["eval", "--agent", "oracle", "--env", "TextEnv-Nope-v0"], "unknown env id"),
-    (["eval", "--agent", "genius", "--env", "TextEnv-Calculator-v0"], "unknown agent spec"),
-    (["eval", "--agent", "oracle", "--env", "TextEnv-Calculator-v0", "--episodes", "0"],
-     "positive"),
-    (["eval", "--agent", "oracle", "--env", "TextEnv-Calculator-v0", "--episodes", "999"],
-     "test split has 200"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "--agent", "oracle", "--env", "TextEnv-Nope-v0"], "unknown env id"),
+        (["eval", "--agent", "genius", "--env", "TextEnv-Calculator-v0"], "unknown agent spec"),
+        (
+            ["eval", "--agent", "oracle", "--env", "TextEnv-Calculator-v0", "--episodes", "0"],
+            "positive",
+        ),
+        (
+            ["eval", "--agent", "oracle", "--env", "TextEnv-Calculator-v0", "--episodes", "999"],
+            "test split has 200",
+        ),
+    ],
+)
 def test_eval_bad_arguments_say_what_is_wrong(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -48,13 +97,29 @@ def test_eval_bad_arguments_say_what_is_wrong(argv, message, capsys):
 def test_play_in_a_terminal_session():
     """A person types turns; they see the coloured history, tool responses and reward."""
     proc = subprocess.run(
-        [sys.executable, "-m", "textgym.cli", "play", "TextEnv-Calculator-v0", "--seed", "0",
-         "--split", "test", "--index", "0", "--color", "on"],
+        [
+            sys.executable,
+            "-m",
+            "textgym.cli",
+            "play",
+            "TextEnv-Calculator-v0",
+            "--seed",
+            "0",
+            "--split",
+            "test",
+            "--index",
+            "0",
+            "--color",
+            "on",
+        ],
         input="<request><Calculator>2+3<call>\nResult=0<submit>\n",
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "<call>5<response>" in proc.stdout.replace("\x1b[0m", "").replace(
-        "\x1b[30;48;5;219m", "").replace("\x1b[30;48;5;39m", "")
+        "\x1b[30;48;5;219m", ""
+    ).replace("\x1b[30;48;5;39m", "")
     assert "episode over: reward 0" in proc.stdout
     assert "\x1b[30;48;5;219m" in proc.stdout  # tool output coloured

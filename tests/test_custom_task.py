@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from textgym.agents import OracleAgent
 
 import textgym
 from textgym import Task, TextEnv, Tool, ToolError, call_text, submit_text
+from textgym.agents import OracleAgent
 
 
 class Reverse(Tool):
@@ -38,8 +38,11 @@ class ReverseTask(Task):
         return float((answer or "").removeprefix("Result=") == item.answer)
 
     def oracle_turn(self, item, calls):
-        return call_text("Reverse", item.data["word"]) if not calls else submit_text(
-            calls[-1].response)
+        return (
+            call_text("Reverse", item.data["word"])
+            if not calls
+            else submit_text(calls[-1].response)
+        )
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def test_tool_failures_become_short_error_text(env):
 
 
 def test_system_prompt_lists_tools(env):
-    assert "Reverse: reverses its input" in env.system_prompt
+    assert "Reverse (reverses its input)" in env.system_prompt
     custom = TextEnv(ReverseTask(), [Reverse()], system_prompt="")
     obs, _ = custom.reset(seed=0)
     assert custom.text().startswith("Reverse ")
@@ -100,4 +103,4 @@ def test_response_tokens_are_capped():
     turn = env.encode_turn("<request><Reverse>" + "z" * 100 + "<call>")
     obs, *_ = env.step(turn)
     assert len(obs) == len(obs0) + len(turn) + 10 + 1  # 10 capped tokens + <response>
-    assert np.count_nonzero(obs[len(obs0):] == env.call_format.response_id) == 1
+    assert np.count_nonzero(obs[len(obs0) :] == env.call_format.response_id) == 1

@@ -5,9 +5,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from textgym.agents import OracleAgent, RandomAgent
 
 import textgym
+from textgym.agents import OracleAgent, RandomAgent
 
 ENV_IDS = textgym.env_ids()
 
@@ -81,7 +81,7 @@ def test_agent_mask_marks_exactly_the_agent_turns(env):
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         assert info["length"] == len(obs)
-        assert not info["agent_mask"][len(obs):].any()
+        assert not info["agent_mask"][len(obs) :].any()
     mask = info["agent_mask"][: len(obs)]
     assert not mask[:prompt_len].any()
     assert mask.sum() == sum(len(a) for a in actions)

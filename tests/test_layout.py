@@ -49,10 +49,9 @@ def test_agents_never_import_envs_at_runtime():
 
 
 def test_packages_import_from_the_install():
+    import textgym
     import textgym.agents
     import textgym.envs
-
-    import textgym
 
     assert Path(textgym.envs.__file__).parent == ROOT / "envs"
     assert Path(textgym.agents.__file__).parent == ROOT / "agents"
@@ -62,16 +61,33 @@ def test_packages_import_from_the_install():
 def test_wheel_contains_all_three_packages_and_imports(tmp_path):
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(wheel_dir), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = wheel_dir.glob("textgym-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for required in ("textgym/__init__.py", "textgym/env.py", "textgym/envs/__init__.py",
-                     "textgym/envs/calculator.py", "textgym/agents/__init__.py",
-                     "textgym/agents/oracle.py", "textgym/tools/calculator.py",
-                     "textgym/wrappers/__init__.py"):
+    for required in (
+        "textgym/__init__.py",
+        "textgym/env.py",
+        "textgym/envs/__init__.py",
+        "textgym/envs/calculator.py",
+        "textgym/agents/__init__.py",
+        "textgym/agents/oracle.py",
+        "textgym/tools/calculator.py",
+        "textgym/wrappers/__init__.py",
+    ):
         assert required in names, f"{required} missing from the wheel"
     assert not any(n.startswith(("tests/", "envs/", "agents/")) for n in names)
     # Import from the unpacked wheel alone, with the source tree out of the path.
@@ -84,6 +100,5 @@ def test_wheel_contains_all_three_packages_and_imports(tmp_path):
         f"assert textgym.__file__.startswith({str(target)!r}), textgym.__file__;"
         "env = gym.make('TextEnv-Calculator-v0'); env.reset(seed=0); print('ok')"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == "ok", out.stderr

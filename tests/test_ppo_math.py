@@ -34,8 +34,9 @@ def test_gae_skips_env_spans_instead_of_zero_filling():
     assert torch.allclose(adv, expected, atol=1e-6)
     assert torch.allclose(ret, (expected + values) * mask, atol=1e-6)
     # Zero-filling the 3 env steps would have damped the credit reaching token 1 by lam^3.
-    zero_filled, _ = gae_over_agent_tokens(rewards, values * mask, torch.ones_like(mask),
-                                           gamma, lam)
+    zero_filled, _ = gae_over_agent_tokens(
+        rewards, values * mask, torch.ones_like(mask), gamma, lam
+    )
     assert not torch.allclose(zero_filled[0, 1], adv[0, 1])
 
 

@@ -48,8 +48,12 @@ def test_last_request_wins():
 
 def test_marker_typed_as_bytes_is_not_a_marker():
     # The characters "<call>" typed as ordinary bytes are text, not a stop token.
-    ids = np.concatenate([encode_agent_text(TOK, "<request><Calculator>"),
-                          np.frombuffer(b"<call>", dtype=np.uint8).astype(np.int64) + 3])
+    ids = np.concatenate(
+        [
+            encode_agent_text(TOK, "<request><Calculator>"),
+            np.frombuffer(b"<call>", dtype=np.uint8).astype(np.int64) + 3,
+        ]
+    )
     assert FMT.parse(ids).kind is TurnKind.NO_STOP
 
 

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+
 from textgym.envs.calculator import CalculatorTask, parse_number
 
 
@@ -17,8 +18,15 @@ def test_items_are_stable_across_processes():
         "from textgym.envs.calculator import CalculatorTask;"
         "t=CalculatorTask(level=2);print(t.item('train',5).question, t.split_hash())"
     )
-    out = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PYTHONHASHSEED": str(s), "PATH": ""}).stdout for s in (1, 2)}
+    out = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={"PYTHONHASHSEED": str(s), "PATH": ""},
+        ).stdout
+        for s in (1, 2)
+    }
     assert len(out) == 1 and "What is" in out.pop()
 
 
@@ -34,8 +42,11 @@ def test_train_and_test_splits_never_share_a_problem(level):
 def test_level_zero_is_trls_task():
     task = CalculatorTask(level=0)
     for item in task.test_items():
-        a, op, b = item.data["expression"].partition("+") if "+" in item.data["expression"] else (
-            None, None, None)
+        a, op, b = (
+            item.data["expression"].partition("+")
+            if "+" in item.data["expression"]
+            else (None, None, None)
+        )
         if a is not None:
             assert 0 <= int(a) < 50 and 0 <= int(b) < 50
 

@@ -20,8 +20,7 @@ def _make_env(env_id: str, **kwargs) -> gym.Env:
     known = {entry.id for entry in ENVS}
     if env_id not in gym.registry:
         raise ValueError(
-            f"unknown env id {env_id!r}; known ids: {', '.join(sorted(known))} "
-            "(run `textgym list`)"
+            f"unknown env id {env_id!r}; known ids: {', '.join(sorted(known))} (run `textgym list`)"
         )
     return gym.make(env_id, **kwargs)
 
@@ -102,22 +101,37 @@ def cmd_train(args: argparse.Namespace) -> int:
         _make_env(args.env)  # raises the unknown-id error
     if args.algo == "sft":
         out = train_sft(
-            args.env, args.out,
-            SFTConfig(steps=args.steps, batch_size=args.batch_size,
-                      learning_rate=args.lr or 1e-3, seed=args.seed,
-                      demonstrations=args.demonstrations),
-            init=args.init, progress=not args.quiet,
+            args.env,
+            args.out,
+            SFTConfig(
+                steps=args.steps,
+                batch_size=args.batch_size,
+                learning_rate=args.lr or 1e-3,
+                seed=args.seed,
+                demonstrations=args.demonstrations,
+            ),
+            init=args.init,
+            progress=not args.quiet,
         )
         print(f"saved the SFT model to {out}")
         return 0
     config = PPOConfig(
-        seed=args.seed, episodes_per_iteration=args.batch_size,
-        mini_batch_size=args.mini_batch_size, learning_rate=args.lr or 1e-4,
-        total_iterations=args.iterations, checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        episodes_per_iteration=args.batch_size,
+        mini_batch_size=args.mini_batch_size,
+        learning_rate=args.lr or 1e-4,
+        total_iterations=args.iterations,
+        checkpoint_every=args.checkpoint_every,
     )
     ppo, rows = train_ppo(
-        args.env, args.out, config, init=args.init, iterations=args.iterations,
-        num_envs=args.num_envs, resume=args.resume, progress=not args.quiet,
+        args.env,
+        args.out,
+        config,
+        init=args.init,
+        iterations=args.iterations,
+        num_envs=args.num_envs,
+        resume=args.resume,
+        progress=not args.quiet,
     )
     last = rows[-1] if rows else {}
     print(
@@ -131,7 +145,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from textgym.demo import run_demo
 
-    return run_demo(episodes=args.episodes)
+    return run_demo(
+        episodes=args.episodes,
+        out_dir=args.out,
+        sft_steps=args.sft_steps,
+        ppo_iterations=args.iterations,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, help="start from this local model folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="default 1e-3 (sft), 1e-4 (ppo)")
-    p.add_argument("--batch-size", type=int, default=32,
-                   help="episodes per step (sft) or per iteration (ppo)")
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="episodes per step (sft) or per iteration (ppo)"
+    )
     p.add_argument("--steps", type=int, default=300, help="sft gradient steps")
     p.add_argument("--demonstrations", type=int, default=2000, help="sft oracle episodes")
     p.add_argument("--iterations", type=int, default=100, help="ppo iterations")
@@ -183,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="the main job on embedded defaults (offline, CPU)")
-    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--episodes", type=int, default=100, help="test items to evaluate on")
+    p.add_argument("--out", default="runs/demo", help="where models and plots go")
+    p.add_argument("--sft-steps", type=int, default=150)
+    p.add_argument("--iterations", type=int, default=30, help="PPO iterations")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -106,7 +106,9 @@ class ToolCallFormat:
         requests = np.flatnonzero(body == self.request_id)
         if len(requests) == 0:
             return ParsedTurn(
-                TurnKind.CALL, turn, dropped,
+                TurnKind.CALL,
+                turn,
+                dropped,
                 error="malformed call: no <request> before <call>; "
                 "write <request><ToolName>query<call>",
             )
@@ -119,7 +121,9 @@ class ToolCallFormat:
         match = _TOOL_TAG.match(self._text(request))
         if match is None:
             return ParsedTurn(
-                TurnKind.CALL, turn, dropped,
+                TurnKind.CALL,
+                turn,
+                dropped,
                 error="malformed call: expected <ToolName> right after <request>",
             )
         return ParsedTurn(TurnKind.CALL, turn, dropped, tool=match.group(1), query=match.group(2))

@@ -179,7 +179,5 @@ def evaluate(
     name = env_id or (env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
     records = []
     for i in tqdm(range(episodes), desc=f"eval {name}", disable=not progress, unit="ep"):
-        records.append(
-            run_episode(env, agent, seed=seed + i, options={"split": split, "index": i})
-        )
+        records.append(run_episode(env, agent, seed=seed + i, options={"split": split, "index": i}))
     return EvalResult(env_id=name, split=split, episodes=records)
