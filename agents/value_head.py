@@ -9,6 +9,7 @@ small GPT-2 built from a config.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 from collections.abc import Iterator
@@ -113,12 +114,21 @@ class ValueHeadLM(nn.Module):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,
             output_hidden_states=True,
+            **{self._cache_argument(): past_key_values},
         )
         values = self.v_head(out.hidden_states[-1]).squeeze(-1)
-        return out.logits, values, out.past_key_values
+        cache = out["cache"] if "cache" in out else out.get("past_key_values")
+        return out.logits, values, cache
+
+    def _cache_argument(self) -> str:
+        # transformers 5.24 renamed ``past_key_values`` to ``cache``; accept both.
+        name = getattr(self, "_cache_name", None)
+        if name is None:
+            forward = inspect.signature(self.model.forward).parameters
+            name = self._cache_name = "cache" if "cache" in forward else "past_key_values"
+        return name
 
     def resize_token_embeddings(self, size: int) -> None:
         """Grow the vocabulary (e.g. after adding the protocol markers)."""
