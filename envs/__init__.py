@@ -1,5 +1,6 @@
 """The concrete textgym environments (installed as ``textgym.envs``)."""
 
 from textgym.envs.calculator import CalculatorEnv, CalculatorTask
+from textgym.envs.wiki import WikiSearchEnv, WikiSearchTask
 
-__all__ = ["CalculatorEnv", "CalculatorTask"]
+__all__ = ["CalculatorEnv", "CalculatorTask", "WikiSearchEnv", "WikiSearchTask"]

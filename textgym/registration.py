@@ -32,6 +32,13 @@ ENVS: tuple[EnvEntry, ...] = (
         "Calculator",
         "arithmetic questions (levels 0-3); reward 1 for the exact answer",
     ),
+    EnvEntry(
+        "TextEnv-WikiSearch-v0",
+        "textgym.envs.wiki:WikiSearchEnv",
+        "Wiki",
+        "questions about a generated encyclopedia (single- and multi-hop), BM25 search; "
+        "reward 1 for a normalised exact match",
+    ),
 )
 
 
