@@ -110,17 +110,17 @@ class ValueHeadLM(nn.Module):
     ):
         """Returns ``(logits, values, past_key_values)``; ``values[:, t]`` is the value of
         the prefix ending at ``t`` (the state in which token ``t + 1`` is chosen)."""
+        cache_name = self._cache_argument()
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=use_cache,
             output_hidden_states=True,
-            **{self._cache_argument(): past_key_values},
+            **{cache_name: past_key_values},
         )
         values = self.v_head(out.hidden_states[-1]).squeeze(-1)
-        cache = out["cache"] if "cache" in out else out.get("past_key_values")
-        return out.logits, values, cache
+        return out.logits, values, out.get(cache_name)
 
     def _cache_argument(self) -> str:
         # transformers 5.24 renamed ``past_key_values`` to ``cache``; accept both.

@@ -123,3 +123,22 @@ def test_play_in_a_terminal_session():
     ).replace("\x1b[30;48;5;39m", "")
     assert "episode over: reward 0" in proc.stdout
     assert "\x1b[30;48;5;219m" in proc.stdout  # tool output coloured
+
+
+def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
+    from textgym.demo import run_demo
+
+    code = run_demo(
+        episodes=4,
+        out_dir=str(tmp_path / "demo"),
+        sft_steps=2,
+        ppo_iterations=1,
+        episodes_per_iteration=4,
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    for row in ("random", "SFT warm start", "SFT + PPO", "oracle"):
+        assert row in out
+    assert "oracle             100.0%   100.0%" in out
+    assert (tmp_path / "demo" / "ppo" / "learning_curve.png").is_file()
+    assert (tmp_path / "demo" / "ppo" / "policy").is_dir()
