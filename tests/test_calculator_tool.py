@@ -243,3 +243,13 @@ def test_division_matches_exact_python(a, op, b):
     assert result.ok, result.response
     assert result.response == format_number(expected)
     assert evaluate(f"{a}{op}({b})") == expected
+
+
+def test_compiler_warnings_stay_off_stderr(capfd):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a leaked SyntaxWarning would raise here
+        result = Calculator().run("3abc + 1is 2")
+    assert not result.ok and "invalid syntax" in result.response
+    assert capfd.readouterr().err == ""

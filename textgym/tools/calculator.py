@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
@@ -215,7 +216,11 @@ def _check_bracket_depth(text: str, max_depth: int) -> None:
 
 def _parse(text: str) -> ast.Expression:
     try:
-        return ast.parse(text, mode="eval")
+        # Model-written text like "3abc" makes the compiler print a SyntaxWarning to stderr;
+        # the agent's input is not the user's code, so keep it off their terminal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.parse(text, mode="eval")
     except SyntaxError as exc:
         # Python's own wording is short and useful ("'(' was never closed"), except for
         # its generic message, which may carry Python-specific advice ("forgot a comma?").
