@@ -245,11 +245,11 @@ def test_division_matches_exact_python(a, op, b):
     assert evaluate(f"{a}{op}({b})") == expected
 
 
-def test_compiler_warnings_stay_off_stderr(capfd):
+def test_compiler_warnings_stay_off_stderr():
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a leaked SyntaxWarning would raise here
-        result = Calculator().run("3abc + 1is 2")
-    assert not result.ok and "invalid syntax" in result.response
-    assert capfd.readouterr().err == ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = Calculator().run("1or 2")  # "1or" makes the compiler warn
+    assert not result.ok
+    assert not [w for w in caught if issubclass(w.category, SyntaxWarning)]
