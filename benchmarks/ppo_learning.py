@@ -1,7 +1,7 @@
 """Does PPO learn? A deliberately partial SFT warm start on TextEnv-Calculator-v0, then PPO,
 with test-split success measured before and after (greedy and sampled decoding).
 
-    .venv/bin/python benchmarks/ppo_learning.py [--sft-steps 180] [--iterations 60]
+    .venv/bin/python benchmarks/ppo_learning.py [--sft-steps 140] [--iterations 120] [--lr 1e-4]
 
 Writes benchmarks/results/ppo_learning_calculator.json and .png. Fixed seeds: a rerun on the
 same machine and versions gives the same numbers.
@@ -35,9 +35,9 @@ def success(env: gym.Env, path: Path, temperature: float, episodes: int) -> floa
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sft-steps", type=int, default=180)
-    parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--sft-steps", type=int, default=140)
+    parser.add_argument("--iterations", type=int, default=120)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--episodes", type=int, default=200, help="test items per eval")
     parser.add_argument("--out", default="runs/bench_ppo_calculator")
