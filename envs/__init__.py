@@ -1,6 +1,14 @@
 """The concrete textgym environments (installed as ``textgym.envs``)."""
 
 from textgym.envs.calculator import CalculatorEnv, CalculatorTask
+from textgym.envs.sentiment import SentimentEnv, SentimentTask
 from textgym.envs.wiki import WikiSearchEnv, WikiSearchTask
 
-__all__ = ["CalculatorEnv", "CalculatorTask", "WikiSearchEnv", "WikiSearchTask"]
+__all__ = [
+    "CalculatorEnv",
+    "CalculatorTask",
+    "SentimentEnv",
+    "SentimentTask",
+    "WikiSearchEnv",
+    "WikiSearchTask",
+]

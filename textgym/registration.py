@@ -33,6 +33,12 @@ ENVS: tuple[EnvEntry, ...] = (
         "arithmetic questions (levels 0-3); reward 1 for the exact answer",
     ),
     EnvEntry(
+        "TextEnv-Sentiment-v0",
+        "textgym.envs.sentiment:SentimentEnv",
+        "Sentiment",
+        "continue a movie review so it reads positive; reward = VADER sentiment in [-1, 1]",
+    ),
+    EnvEntry(
         "TextEnv-WikiSearch-v0",
         "textgym.envs.wiki:WikiSearchEnv",
         "Wiki",

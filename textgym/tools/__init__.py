@@ -1,5 +1,6 @@
 """Tools an environment can offer the agent."""
 
 from textgym.tools.calculator import Calculator
+from textgym.tools.sentiment import SentimentTool
 
-__all__ = ["Calculator"]
+__all__ = ["Calculator", "SentimentTool"]

@@ -1,0 +1,167 @@
+"""Sentiment scorers, and the ``Sentiment`` tool that lets an agent score a draft.
+
+Every scorer maps a batch of texts to scores in ``[-1, 1]``: +1 is clearly positive, -1
+clearly negative, 0 neutral or empty. One range for every implementation keeps rewards
+comparable when the scorer changes, and makes "target negative" a sign flip.
+
+- :class:`VaderScorer` (default): VADER's compound score. Rule-based, ships its lexicon,
+  needs no network and scores thousands of sentences per second on a CPU.
+- :class:`ClassifierScorer`: any local Hugging Face text-classification model folder (for
+  example a distilbert fine-tuned on IMDB, as in TRL's sentiment example): ``P(positive) -
+  P(negative)``.
+- A reward model trained by textgym plugs in the same way: subclass :class:`Scorer`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+from textgym.tool import Tool, ToolError
+
+__all__ = [
+    "Scorer",
+    "VaderScorer",
+    "ClassifierScorer",
+    "make_scorer",
+    "SentimentTool",
+]
+
+
+class Scorer(ABC):
+    """Texts in, scores in ``[-1, 1]`` out (+1 positive, -1 negative, 0 neutral/empty)."""
+
+    name: str = "scorer"
+
+    @abstractmethod
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Score a batch. Must not raise on any string, including the empty one."""
+
+    def __call__(self, text: str) -> float:
+        return self.score([text])[0]
+
+
+class VaderScorer(Scorer):
+    """VADER's compound score (Hutto and Gilbert, 2014), already in ``[-1, 1]``."""
+
+    name = "vader"
+
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._analyzer = SentimentIntensityAnalyzer()
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return [float(self._analyzer.polarity_scores(text)["compound"]) for text in texts]
+
+
+class ClassifierScorer(Scorer):
+    """A local sequence-classification model: ``P(positive) - P(negative)``.
+
+    Args:
+        path: a local model folder (config, weights, tokenizer). Never downloads.
+        positive_label: the label name meaning positive; default: the label whose name
+            contains "pos", else index 1 (the IMDB convention, LABEL_1 = positive).
+        negative_label: likewise; default: the label containing "neg", else index 0.
+        batch_size: texts per forward pass.
+        max_length: tokens per text (longer texts are cut).
+    """
+
+    name = "classifier"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        positive_label: str | None = None,
+        negative_label: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 256,
+    ):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        folder = Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no local model folder at {folder}")
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            folder, local_files_only=True
+        ).eval()
+        labels = {int(i): str(name) for i, name in self.model.config.id2label.items()}
+        if len(labels) < 2:
+            raise ValueError(f"{folder}: a sentiment classifier needs >= 2 labels, got {labels}")
+        self.positive_index = self._label_index(labels, positive_label, "pos", 1)
+        self.negative_index = self._label_index(labels, negative_label, "neg", 0)
+        if self.positive_index == self.negative_index:
+            raise ValueError(f"{folder}: positive and negative labels are the same ({labels})")
+        self.batch_size = int(batch_size)
+        # Longer inputs than the model has positions for would crash it, not just cut.
+        limits = [int(max_length), getattr(self.model.config, "max_position_embeddings", None)]
+        model_max = getattr(self.tokenizer, "model_max_length", None)
+        limits.append(model_max if model_max and model_max < 10**6 else None)
+        self.max_length = min(limit for limit in limits if limit)
+
+    @staticmethod
+    def _label_index(labels: dict[int, str], wanted: str | None, hint: str, fallback: int) -> int:
+        if wanted is not None:
+            for index, name in labels.items():
+                if name == wanted:
+                    return index
+            raise ValueError(f"label {wanted!r} not in the model's labels {labels}")
+        for index, name in labels.items():
+            if hint in name.lower():
+                return index
+        return fallback
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        torch = self._torch
+        scores: list[float] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = [
+                text if text.strip() else " " for text in texts[start : start + self.batch_size]
+            ]
+            encoded = self.tokenizer(
+                batch,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            with torch.no_grad():
+                probs = self.model(**encoded).logits.float().softmax(-1)
+            diff = probs[:, self.positive_index] - probs[:, self.negative_index]
+            scores.extend(float(x) for x in diff)
+        return [0.0 if not text.strip() else s for text, s in zip(texts, scores)]
+
+
+def make_scorer(spec: str | os.PathLike[str] | Scorer | None = None) -> Scorer:
+    """``None`` or ``"vader"``: VADER; a local folder path: :class:`ClassifierScorer`; a
+    :class:`Scorer`: itself."""
+    if isinstance(spec, Scorer):
+        return spec
+    if spec is None or spec == "vader":
+        return VaderScorer()
+    if isinstance(spec, (str, os.PathLike)):
+        return ClassifierScorer(spec)
+    raise TypeError(f"scorer must be 'vader', a local model path or a Scorer, got {spec!r}")
+
+
+class SentimentTool(Tool):
+    """``<request><Sentiment>draft<call>`` → the draft's score, for example ``+0.84``."""
+
+    name = "Sentiment"
+    description = "scores a text's sentiment from -1 (negative) to +1 (positive)"
+
+    def __init__(self, scorer: Scorer | None = None, max_query_chars: int = 2000):
+        self.scorer = scorer if scorer is not None else VaderScorer()
+        self.max_query_chars = int(max_query_chars)
+
+    def __call__(self, query: str) -> str:
+        if not query.strip():
+            raise ToolError("empty text; write the draft between <Sentiment> and <call>")
+        if len(query) > self.max_query_chars:
+            raise ToolError(f"text too long ({len(query)} chars, limit {self.max_query_chars})")
+        return f"{self.scorer(query):+.2f}"
