@@ -12,7 +12,7 @@ def test_list_prints_every_env(capsys):
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for env_id in textgym.env_ids():
+    for env_id in textgym.env_ids() + textgym.multiagent_ids():
         assert env_id in out
 
 

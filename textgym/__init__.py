@@ -5,6 +5,7 @@ works; see ``textgym.registration.ENVS`` for the list.
 """
 
 from textgym.env import TextEnv, ToolStats
+from textgym.multiagent import MULTIAGENT_ENVS, make_multiagent, multiagent_ids
 from textgym.protocol import ParsedTurn, ToolCallFormat, TurnKind, call_text, submit_text
 from textgym.registration import ENVS, env_ids, register_envs
 from textgym.rollout import Agent, Episode, EvalResult, evaluate, run_episode
@@ -15,6 +16,9 @@ from textgym.tool import Tool, ToolError, ToolResult
 __version__ = "0.1.0"
 
 __all__ = [
+    "MULTIAGENT_ENVS",
+    "make_multiagent",
+    "multiagent_ids",
     "Agent",
     "Episode",
     "EvalResult",

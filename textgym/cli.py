@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import textgym
+from textgym.multiagent import MULTIAGENT_ENVS
 from textgym.registration import ENVS
 from textgym.specs import SPEC_HELP, make_agent
 
@@ -26,9 +27,12 @@ def _make_env(env_id: str, **kwargs) -> gym.Env:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    width = max(len(entry.id) for entry in ENVS)
+    width = max(len(entry.id) for entry in (*ENVS, *MULTIAGENT_ENVS))
     for entry in ENVS:
         print(f"{entry.id:<{width}}  tool={entry.tool:<10}  {entry.summary}")
+    print("\nmulti-agent (PettingZoo; textgym.make_multiagent(id)):")
+    for ma in MULTIAGENT_ENVS:
+        print(f"{ma.id:<{width}}  tool={ma.tool:<10}  [{ma.api}] {ma.summary}")
     return 0
 
 
