@@ -10,6 +10,12 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: demo test lint install clean
 
 $(STAMP): pyproject.toml Makefile
+	# Optional system piece for the Python sandbox's seccomp filter; best effort, the
+	# sandbox warns loudly where it is missing.
+	@ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  apt-get install -y -qq libseccomp2 >/dev/null 2>&1; } || \
+		echo "note: libseccomp2 not installed; the Python sandbox runs without seccomp"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# Pinned: an unpinned torch pulls a multi-GB CUDA build.

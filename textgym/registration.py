@@ -45,6 +45,13 @@ ENVS: tuple[EnvEntry, ...] = (
         "questions about a generated encyclopedia (single- and multi-hop), BM25 search; "
         "reward 1 for a normalised exact match",
     ),
+    EnvEntry(
+        "TextEnv-Python-v0",
+        "textgym.envs.python:PythonEnv",
+        "Python",
+        "word and algorithmic problems solved with Python in a hardened sandbox; "
+        "reward 1 for the exact integer",
+    ),
 )
 
 
