@@ -12,3 +12,10 @@ def calc_env():
     env = gym.make("TextEnv-Calculator-v0")
     yield env
     env.close()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Every test gets its own cache directory (search indexes): nothing is written to
+    ~/.cache."""
+    monkeypatch.setenv("TEXTGYM_CACHE", str(tmp_path / "cache"))

@@ -35,12 +35,6 @@ TINY = ROOT / "examples" / "wiki_tiny"
 CORPUS, QA = TINY / "corpus.jsonl", TINY / "qa.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    """Every test gets its own cache directory: nothing is written to ~/.cache."""
-    monkeypatch.setenv("TEXTGYM_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture(scope="module")
 def small_env(tmp_path_factory):
     """A 300-entity encyclopedia: fast, and still every kind and question type."""

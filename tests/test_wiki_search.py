@@ -43,12 +43,6 @@ TINY = ROOT / "examples" / "wiki_tiny"
 CORPUS, QA = TINY / "corpus.jsonl", TINY / "qa.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    """Every test gets its own cache directory: nothing is written to ~/.cache."""
-    monkeypatch.setenv("TEXTGYM_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory):
     index = SearchIndex(CORPUS, tmp_path_factory.mktemp("tiny") / "tiny.sqlite")

@@ -24,6 +24,7 @@ from textgym.render import Segment, render_ansi, render_plain
 from textgym.task import SPLITS, Task, TaskItem, ToolCall
 from textgym.tokenizer import decode, encode_agent_text, encode_text, make_tokenizer
 from textgym.tool import Tool
+from textgym.transcript import coerce_token_ids
 
 __all__ = ["TextEnv", "ToolStats"]
 
@@ -261,7 +262,7 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("step() called before reset(); call env.reset() first")
         if self._done:
             raise RuntimeError("step() called after the episode ended; call env.reset()")
-        ids, invalid_ids = self._coerce_action(action)
+        ids, invalid_ids = coerce_token_ids(action, self.vocab_size, self._unk_id)
         turn_truncated = len(ids) > self.max_turn_tokens
         parsed = self.call_format.parse(ids[: self.max_turn_tokens])
         self._turn += 1
@@ -366,33 +367,6 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         if fits:
             self._segments.append(Segment(kind, start, start + fits))
         return fits == len(ids)
-
-    def _coerce_action(self, action: Any) -> tuple[np.ndarray, int]:
-        if isinstance(action, (str, bytes)):
-            raise TypeError(
-                "action must be an array of token ids; encode text with env.unwrapped."
-                "encode_turn(text) or use the textgym.wrappers.TextLevel view"
-            )
-        try:
-            ids = np.asarray(action)
-        except Exception as exc:  # ragged lists and other non-arrays
-            raise TypeError(f"action must be a 1-D array of token ids: {exc}") from exc
-        if ids.ndim == 0:
-            ids = ids.reshape(1)
-        if ids.ndim != 1:
-            raise ValueError(f"action must be 1-D token ids, got shape {ids.shape}")
-        if ids.size == 0:
-            return np.zeros(0, dtype=np.int64), 0
-        if ids.dtype.kind == "f":
-            if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
-                raise TypeError("action must hold integer token ids, got non-integral floats")
-        elif ids.dtype.kind not in "iub":
-            raise TypeError(f"action must hold integer token ids, got dtype {ids.dtype}")
-        with np.errstate(invalid="ignore", over="ignore"):
-            wide = ids.astype(np.float64) if ids.dtype.kind == "f" else ids
-            bad = (wide < 0) | (wide >= self.vocab_size)
-        ids = np.where(bad, self._unk_id, ids).astype(np.int64)
-        return ids, int(bad.sum())
 
     def _dispatch(self, parsed: ParsedTurn) -> ToolCall:
         if parsed.error is not None:
