@@ -4,22 +4,26 @@ They see envs only through the Gymnasium API and ``textgym``'s public core; they
 import ``textgym.envs`` (a test enforces this), so they work on third-party envs too.
 """
 
+from textgym.agents.hf_agent import HFAgent
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.ppo import PPO, STAT_DOCS
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.random_agent import RandomAgent
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
+from textgym.agents.text_agent import TextFunctionAgent
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
 
 __all__ = [
     "PPO",
     "PPOConfig",
     "STAT_DOCS",
+    "HFAgent",
     "OracleAgent",
     "PolicyAgent",
     "RandomAgent",
     "SFTConfig",
+    "TextFunctionAgent",
     "ValueHeadLM",
     "oracle_demonstrations",
     "sft",

@@ -21,25 +21,11 @@ import torch
 from textgym.agents.ppo import PPO
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.value_head import ValueHeadLM
+from textgym.fileio import atomic_write_text
 
-__all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint", "atomic_write_text"]
+__all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint"]
 
 LATEST = "latest"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(ppo: PPO, root: str | os.PathLike, keep: int = 2) -> Path:

@@ -29,7 +29,7 @@ META_FILE = "textgym_value_head.json"
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Hide transformers' per-file progress bars for tiny local checkpoints, then restore
     the user's setting."""
     enabled = hf_logging.is_progress_bar_enabled()
@@ -146,7 +146,7 @@ class ValueHeadLM(nn.Module):
         """Save the LM (``save_pretrained``, safetensors) and the value head beside it."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        with _quiet_transformers():
+        with quiet_transformers():
             self.model.save_pretrained(path, safe_serialization=True)
         save_file(
             {k: v.contiguous() for k, v in self.v_head.state_dict().items()},
@@ -161,7 +161,7 @@ class ValueHeadLM(nn.Module):
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no model folder at {str(path)!r}")
-        with _quiet_transformers():
+        with quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
         out = cls(model)
         head = path / VALUE_HEAD_FILE

@@ -67,6 +67,7 @@ class SentimentTask(Task):
     name = "sentiment"
     success_threshold = 0.5
     reward_range = (-1.0, 1.0)
+    leaderboard_metric = "mean_reward"
 
     def __init__(
         self,

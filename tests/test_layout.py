@@ -87,6 +87,8 @@ def test_wheel_contains_all_three_packages_and_imports(tmp_path):
         "textgym/agents/oracle.py",
         "textgym/tools/calculator.py",
         "textgym/wrappers/__init__.py",
+        "textgym/leaderboard/__init__.py",
+        "textgym/leaderboard/entry.schema.json",
     ):
         assert required in names, f"{required} missing from the wheel"
     assert not any(n.startswith(("tests/", "envs/", "agents/")) for n in names)
@@ -98,7 +100,9 @@ def test_wheel_contains_all_three_packages_and_imports(tmp_path):
         f"sys.path.insert(0, {str(target)!r});"
         "import textgym, textgym.envs, textgym.agents, gymnasium as gym;"
         f"assert textgym.__file__.startswith({str(target)!r}), textgym.__file__;"
-        "env = gym.make('TextEnv-Calculator-v0'); env.reset(seed=0); print('ok')"
+        "env = gym.make('TextEnv-Calculator-v0'); env.reset(seed=0);"
+        "from textgym.leaderboard import entry_schema; assert entry_schema()['$defs'];"
+        "print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == "ok", out.stderr

@@ -126,17 +126,6 @@ def test_token_level_async_vector_env_with_shared_memory():
         single.close()
 
 
-def test_stable_baselines3_ppo_runs_on_token_level():
-    sb3 = pytest.importorskip("stable_baselines3")
-    env = TokenLevel(gym.make("TextEnv-Calculator-v0"), window=64)
-    model = sb3.PPO("MultiInputPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
-    model.learn(total_timesteps=128)
-    obs, _ = env.reset(seed=0)
-    action, _ = model.predict(obs, deterministic=True)
-    assert env.action_space.contains(int(action))
-    env.close()
-
-
 def test_text_level_plays_trls_transcript(calc_env):
     env = TextLevel(calc_env)
     obs, _ = env.reset(seed=0, options={"split": "test", "index": 0})

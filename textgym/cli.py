@@ -146,6 +146,63 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ids(envs: Sequence[str] | None) -> list[str] | None:
+    for env_id in envs or ():
+        if env_id not in gym.registry:
+            _make_env(env_id)  # raises the unknown-id error
+    return list(envs) if envs else None
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from textgym import leaderboard as lb
+    from textgym.leaderboard.report import headline_table
+
+    if args.action == "run":
+        board = lb.run_board(
+            args.agents,
+            args.out,
+            env_ids=_ids(args.envs),
+            episodes=args.episodes,
+            seed=args.seed,
+            names=args.names,
+            progress=not args.quiet,
+            chart=not args.no_chart,
+        )
+        print("\n".join(headline_table(board)))
+        print(
+            f"\nwrote {args.out}/leaderboard.json, leaderboard.md"
+            + ("" if args.no_chart else ", leaderboard.png")
+        )
+        return 0
+    if args.action == "submit":
+        entry = lb.evaluate_agent(
+            args.agent,
+            _ids(args.envs),
+            name=args.name,
+            episodes=args.episodes,
+            seed=args.seed,
+            cells_dir=args.cells,
+            progress=not args.quiet,
+            description=args.description,
+        )
+        lb.validate_entry(entry, episodes=args.episodes)
+        from textgym.fileio import atomic_write_text
+
+        atomic_write_text(args.output, json.dumps(entry, indent=1) + "\n")
+        for cell in entry["results"]:
+            print(f"{cell['env']}: {cell['metric']} {cell['metrics'][cell['metric']]:.4f}")
+        print(f"wrote {args.output}; merge it with `textgym leaderboard merge {args.output}`")
+        return 0
+    if args.action == "merge":
+        _, names = lb.merge_entries(args.entries, args.out, chart=not args.no_chart)
+        print(f"merged {', '.join(names)} into {args.out}/leaderboard.json")
+        return 0
+    for path in args.entries:  # validate
+        entry = lb.load_entry(path, episodes=args.episodes)
+        print(f"{path}: valid entry for {entry['agent']['name']!r} ({len(entry['results'])} envs)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from textgym.demo import run_demo
 
@@ -205,6 +262,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("leaderboard", help="rank agents on every env's fixed test split")
+    lb_sub = p.add_subparsers(dest="action", required=True)
+    q = lb_sub.add_parser("run", help="evaluate agent specs and write the board (resumable)")
+    q.add_argument("--agents", nargs="+", default=["random", "oracle"], help=SPEC_HELP)
+    q.add_argument("--names", nargs="+", default=None, help="display names, one per agent")
+    q.add_argument("--out", default="leaderboard", help="board folder (default ./leaderboard)")
+    q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
+    q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q = lb_sub.add_parser("submit", help="evaluate one agent into an entry file to merge")
+    q.add_argument("--agent", required=True, help=SPEC_HELP)
+    q.add_argument("--name", required=True, help="the agent's name on the board")
+    q.add_argument("--description", default=None, help="one line shown on the board")
+    q.add_argument("-o", "--output", required=True, help="entry JSON file to write")
+    q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
+    q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--cells", default=None, help="keep finished envs here to resume")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q = lb_sub.add_parser("merge", help="validate entry files and add them to a board")
+    q.add_argument("entries", nargs="+", help="entry JSON files")
+    q.add_argument("--out", default="leaderboard", help="board folder (default ./leaderboard)")
+    q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
+    q = lb_sub.add_parser("validate", help="check entry files without merging")
+    q.add_argument("entries", nargs="+", help="entry JSON files")
+    q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("demo", help="the main job on embedded defaults (offline, CPU)")
     p.add_argument("--episodes", type=int, default=100, help="test items to evaluate on")

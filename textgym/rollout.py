@@ -157,6 +157,7 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     env_id: str | None = None,
+    on_episode: Callable[[Episode], None] | None = None,
 ) -> EvalResult:
     """Evaluate on the fixed items ``0 .. episodes-1`` of ``split``, episode ``i`` seeded
     with ``seed + i``: the same arguments always give the same scores.
@@ -164,6 +165,7 @@ def evaluate(
     Args:
         agent: an :class:`Agent`, or a factory called with ``env``.
         episodes: how many items; default the whole test split.
+        on_episode: called with each finished episode (the leaderboard's progress bar).
     """
     if not isinstance(agent, Agent):
         agent = agent(env)
@@ -179,5 +181,8 @@ def evaluate(
     name = env_id or (env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
     records = []
     for i in tqdm(range(episodes), desc=f"eval {name}", disable=not progress, unit="ep"):
-        records.append(run_episode(env, agent, seed=seed + i, options={"split": split, "index": i}))
+        record = run_episode(env, agent, seed=seed + i, options={"split": split, "index": i})
+        records.append(record)
+        if on_episode is not None:
+            on_episode(record)
     return EvalResult(env_id=name, split=split, episodes=records)

@@ -4,6 +4,8 @@
 - ``oracle``: :class:`textgym.agents.OracleAgent`
 - ``ppo:PATH``: :class:`textgym.agents.PolicyAgent` on a trained model (a ``textgym train``
   output folder, or any folder saved with ``save_pretrained``), greedy decoding
+- ``hf:PATH``: :class:`textgym.agents.HFAgent`, any local causal LM folder with its own
+  tokenizer, zero-shot through text, greedy decoding
 - ``module:callable``: ``callable(env)`` returns an :class:`textgym.Agent` (third parties)
 """
 
@@ -17,14 +19,14 @@ from textgym.rollout import Agent
 
 __all__ = ["make_agent", "SPEC_HELP"]
 
-SPEC_HELP = "random | oracle | ppo:PATH | module:callable"
+SPEC_HELP = "random | oracle | ppo:PATH | hf:PATH | module:callable"
 
 
 def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
     """Build the agent that ``spec`` names, for ``env``."""
     from pathlib import Path
 
-    from textgym.agents import OracleAgent, PolicyAgent, RandomAgent
+    from textgym.agents import HFAgent, OracleAgent, PolicyAgent, RandomAgent
 
     if spec.startswith("ppo:"):
         path = Path(spec[4:])
@@ -33,6 +35,11 @@ def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
         if not path.is_dir():
             raise FileNotFoundError(f"agent spec {spec!r}: no model folder at {str(path)!r}")
         return PolicyAgent(env, path, seed=seed)
+    if spec.startswith("hf:"):
+        path = Path(spec[3:])
+        if not path.is_dir():
+            raise FileNotFoundError(f"agent spec {spec!r}: no model folder at {str(path)!r}")
+        return HFAgent(env, path)
     if spec == "random":
         return RandomAgent(env, seed=seed)
     if spec == "oracle":

@@ -82,6 +82,9 @@ class Task(ABC):
     success_threshold: float = 1.0
     #: Documented reward range of :meth:`score`.
     reward_range: tuple[float, float] = (0.0, 1.0)
+    #: The leaderboard's headline metric for this task: ``"success_rate"`` for pass/fail
+    #: tasks, ``"mean_reward"`` where the reward itself is the score (sentiment).
+    leaderboard_metric: str = "success_rate"
     #: How often a train item may be redrawn to avoid the test split before giving up.
     max_redraws: int = 1000
 

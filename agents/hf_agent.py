@@ -1,0 +1,103 @@
+"""``HFAgent``: a local Hugging Face causal LM, zero-shot, through text.
+
+The model keeps its own tokenizer: each turn the context is decoded with the env's
+tokenizer, re-encoded with the model's, and the model writes until it has written
+``<call>`` or ``<submit>`` (as text: the model need not know the markers as tokens). The
+turn is then encoded with the env's tokenizer. So any local causal LM folder can be ranked
+on any textgym env, as a zero-shot baseline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from textgym.agents.value_head import quiet_transformers
+from textgym.tokenizer import CALL, SUBMIT, decode
+
+__all__ = ["HFAgent", "cut_turn"]
+
+
+def cut_turn(text: str) -> str:
+    """``text`` up to and including its first ``<call>`` or ``<submit>`` (all of it if it
+    has neither): the rest would be a hallucinated tool response."""
+    ends = [i + len(m) for m in (CALL, SUBMIT) if (i := text.find(m)) >= 0]
+    return text[: min(ends)] if ends else text
+
+
+class HFAgent:
+    """Greedy decoding with a local causal LM (deterministic, so the leaderboard cell is
+    reproducible).
+
+    Args:
+        env: a textgym env.
+        path: a local folder with a causal LM and its tokenizer (``save_pretrained``);
+            nothing is downloaded.
+        max_new_tokens: model tokens per turn.
+        context_window: model tokens of context kept (the newest); default the model's
+            ``max_position_embeddings`` / ``n_positions`` less ``max_new_tokens``.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        path: str | os.PathLike,
+        *,
+        max_new_tokens: int = 64,
+        context_window: int | None = None,
+    ):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        base = env.unwrapped
+        if not hasattr(base, "encode_turn") or not hasattr(base, "tokenizer"):
+            raise TypeError(f"HFAgent needs a textgym env; {base!r} has no encode_turn")
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"no model folder at {str(path)!r}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
+        self.env = env
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        self.model.eval()
+        self.max_new_tokens = max_new_tokens
+        config = self.model.config
+        positions = getattr(config, "max_position_embeddings", None) or getattr(
+            config, "n_positions", None
+        )
+        if context_window is None:
+            context_window = (positions or 2048) - max_new_tokens
+        if context_window < 1:
+            raise ValueError(
+                f"context_window {context_window}: the model has {positions} positions, too "
+                f"few for max_new_tokens={max_new_tokens}"
+            )
+        self.context_window = context_window
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.tokenizer.eos_token_id
+
+    def reset(self, seed: int | None = None) -> None:
+        pass
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        base = self.env.unwrapped
+        context = decode(base.tokenizer, obs)
+        ids = self.tokenizer(context, add_special_tokens=False, return_tensors="pt").input_ids
+        ids = ids[:, -self.context_window :]
+        out = self.model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            stop_strings=[CALL, SUBMIT],
+            tokenizer=self.tokenizer,
+            pad_token_id=self.pad_id,
+        )
+        text = self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        return base.encode_turn(cut_turn(text))
