@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean bench bench-peer
 
 $(STAMP): pyproject.toml Makefile
 	# Optional system piece for the Python sandbox's seccomp filter; best effort, the
@@ -34,5 +34,23 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+# Benchmarks: not part of `make test`. Figures go to benchmarks/results/.
+bench: $(STAMP)
+	$(PY) benchmarks/perf.py
+
+# TRL's classic TextEnvironment + PPOTrainer side by side, in a venv of its own.
+PEER_VENV ?= .venv-peer
+PEER_STAMP := $(PEER_VENV)/.peer-installed
+$(PEER_STAMP):
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	# rich: an undeclared dependency of trl 0.11.4's TextEnvironment.
+	$(PEER_VENV)/bin/python -m pip install --quiet trl==0.11.4 transformers==4.46.3 rich
+	touch $(PEER_STAMP)
+
+bench-peer: $(STAMP) $(PEER_STAMP)
+	$(PY) benchmarks/peer_trl/compare.py --peer-python $(PEER_VENV)/bin/python
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(PEER_VENV) build dist *.egg-info

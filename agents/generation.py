@@ -14,6 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from textgym.agents.kv_reuse import (
+    RowCache,
+    extract_row_cache,
+    reusable_prefix,
+    stack_row_caches,
+)
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["left_pad", "sample_turns"]
@@ -57,6 +63,7 @@ def sample_turns(
     temperature: float = 1.0,
     max_positions: int | None = None,
     logprobs_out: list[list[float]] | None = None,
+    row_caches: list[RowCache | None] | None = None,
 ) -> list[np.ndarray]:
     """Sample one turn per context, each ending at its first stop token or at
     ``max_new_tokens``. Samples from the plain softmax (temperature 1 by default, no top-k),
@@ -67,29 +74,67 @@ def sample_turns(
     Returns the new tokens of each row (stop token included when reached). If
     ``logprobs_out`` is a list, it receives each row's per-token log-probabilities under
     the sampling distribution (used to check that training scores tokens identically).
+
+    ``row_caches`` (one entry per context, updated in place) turns on KV-cache reuse across
+    turns (:mod:`textgym.agents.kv_reuse`): a row whose context extends its cached tokens
+    feeds only the new ones, and leaves with the cache of everything it fed.
     """
     if not contexts:
         return []
     was_training = model.training
     model.eval()
     try:
-        ids, mask, positions = left_pad(contexts, pad_id)
+        contexts = [np.asarray(c) for c in contexts]
         n = len(contexts)
         limit = max_new_tokens
         if max_positions is not None:
             # Never run past the model's position table.
-            limit = max(0, min(limit, max_positions - ids.shape[1]))
+            limit = max(0, min(limit, max_positions - max(len(c) for c in contexts)))
         out: list[list[int]] = [[] for _ in range(n)]
         logps: list[list[float]] = [[] for _ in range(n)]
         if limit == 0:
             if logprobs_out is not None:
                 logprobs_out.extend([] for _ in range(n))
+            if row_caches is not None:
+                row_caches[:] = [None] * n
             return [np.zeros(0, dtype=np.int64) for _ in range(n)]
         stops = torch.as_tensor(list(stop_token_ids), dtype=torch.long)
         rows = torch.arange(n)  # original row of each live batch entry
-        logits, _, cache = model(ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        reuse = [0] * n
+        if row_caches is not None:
+            reuse = [reusable_prefix(c, ctx) for c, ctx in zip(row_caches, contexts)]
+        if any(reuse):
+            from transformers import DynamicCache
+
+            new_ids, new_mask, _ = left_pad([c[k:] for c, k in zip(contexts, reuse)], pad_id)
+            cache, past_mask = stack_row_caches(row_caches, reuse, DynamicCache())
+            mask = torch.cat([past_mask, new_mask], dim=1)
+            positions = ((mask.cumsum(-1) - 1).clamp(min=0))[:, past_mask.shape[1] :]
+            logits, _, cache = model(
+                new_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            )
+        else:
+            ids, mask, positions = left_pad(contexts, pad_id)
+            logits, _, cache = model(
+                ids, attention_mask=mask, position_ids=positions, use_cache=True
+            )
         next_logits = logits[:, -1]
         next_pos = positions[:, -1] + 1
+
+        def keep_cache(batch_rows: torch.Tensor) -> None:
+            """Save the caches of these batch entries before they leave the batch: every
+            token fed so far, which is the context and all but the last sampled token."""
+            if row_caches is None:
+                return
+            for b in batch_rows.tolist():
+                r = int(rows[b])
+                fed = np.concatenate([contexts[r], np.asarray(out[r][:-1], dtype=np.int64)])
+                row_caches[r] = extract_row_cache(cache, b, mask[b], fed)
+
         for step in range(limit):
             if temperature == 0:
                 tokens = next_logits.argmax(-1)
@@ -108,8 +153,10 @@ def sample_turns(
                     logps[row].append(lp)
             live = ~torch.isin(tokens, stops)
             if not live.any() or step == limit - 1:
+                keep_cache(torch.arange(len(rows)))
                 break
             if not live.all():
+                keep_cache((~live).nonzero().squeeze(-1))
                 keep = live.nonzero().squeeze(-1)
                 rows, tokens, next_pos, mask = rows[keep], tokens[keep], next_pos[keep], mask[keep]
                 cache = _reorder_cache(cache, keep)

@@ -69,6 +69,9 @@ STAT_DOCS = {
     "tokens/agent_tokens_mean": "mean agent tokens per episode",
     "tokens/episode_len_mean": "mean episode length in tokens (prompt and tools included)",
     "time/ppo/rollout": "seconds spent generating and stepping envs",
+    "time/ppo/generate": "of which sampling turns from the policy (KV-cached decoding)",
+    "time/ppo/env": "of which the vector env's step(): parsing, tools, bookkeeping",
+    "tokens/generated": "tokens the policy sampled in the rollout",
     "time/ppo/forward": "seconds spent scoring the batch (policy and reference)",
     "time/ppo/optimize": "seconds spent in the PPO update",
     "time/ppo/total": "seconds for the whole iteration",
@@ -166,6 +169,7 @@ class PPO:
         cfg = self.config
         t0 = time.perf_counter()
         # 1. Rollout.
+        rollout_times: dict[str, float] = {}
         records = collect_episodes(
             self.envs,
             self.policy,
@@ -174,6 +178,8 @@ class PPO:
             generator=self.generator,
             max_new_tokens=cfg.max_new_tokens,
             temperature=cfg.temperature,
+            timings=rollout_times,
+            reuse_kv_cache=cfg.reuse_kv_cache,
         )
         t1 = time.perf_counter()
         batch = Batch(records, self.spec.pad_id)
@@ -233,6 +239,9 @@ class PPO:
             "tokens/agent_tokens_mean": float(mask.sum(1).mean()),
             "tokens/episode_len_mean": float(batch.lengths.float().mean()),
             "time/ppo/rollout": t1 - t0,
+            "time/ppo/generate": rollout_times["generate"],
+            "time/ppo/env": rollout_times["env"],
+            "tokens/generated": rollout_times["generated_tokens"],
             "time/ppo/forward": t2 - t1,
             "time/ppo/optimize": t3 - t2,
             "time/ppo/total": time.perf_counter() - t0,

@@ -22,6 +22,9 @@ class PPOConfig:
         temperature (1.0): sampling temperature. Keep 1.0: the loss scores the plain
             softmax, and sampling from another distribution (TRL's top-k / min_length
             settings) made its reported KL negative.
+        reuse_kv_cache (True): keep each episode's keys and values across its turns, so a
+            turn feeds only the tool response and what is new (TRL re-encoded the whole
+            history every turn). Off only for benchmarks that measure the difference.
 
     Optimisation
         learning_rate (1e-4): Adam step size (TRL 1.41e-5, tuned for GPT-2 124M; a tiny
@@ -64,6 +67,7 @@ class PPOConfig:
     episodes_per_iteration: int = 32
     max_new_tokens: int = 48
     temperature: float = 1.0
+    reuse_kv_cache: bool = True
 
     learning_rate: float = 1e-4
     lr_schedule: str = "constant"

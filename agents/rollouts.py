@@ -7,6 +7,7 @@ finished episode is fully described by ``(tokens, agent_mask, reward)``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from textgym.agents.generation import sample_turns
+from textgym.agents.kv_reuse import RowCache
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["EpisodeRecord", "EnvSpec", "env_spec", "collect_episodes"]
@@ -78,8 +80,16 @@ def collect_episodes(
     generator: torch.Generator,
     max_new_tokens: int,
     temperature: float = 1.0,
+    timings: dict[str, float] | None = None,
+    reuse_kv_cache: bool = True,
 ) -> list[EpisodeRecord]:
     """Run rounds of ``envs.num_envs`` fresh episodes until ``n_episodes`` have finished.
+
+    ``timings``, when given, accumulates ``generate`` and ``env`` seconds and the number of
+    ``generated_tokens`` (for the PPO stats and benchmarks/perf.py).
+
+    ``reuse_kv_cache`` keeps each episode's keys and values from one turn to the next, so a
+    turn feeds only the tokens added since the last (see :mod:`textgym.agents.kv_reuse`).
 
     Every round starts with ``envs.reset(seed=...)`` derived from ``seed``, so a run is
     reproducible from the seed alone (no env state to checkpoint), and each env
@@ -100,8 +110,11 @@ def collect_episodes(
         done = np.zeros(n, dtype=bool)
         returns = np.zeros(n, dtype=np.float64)
         finished: list[EpisodeRecord | None] = [None] * n
+        caches: list[RowCache | None] = [None] * n
         while not done.all():
             live = np.flatnonzero(~done)
+            t0 = time.perf_counter()
+            live_caches = [caches[i] for i in live] if reuse_kv_cache else None
             turns = sample_turns(
                 policy,
                 [obs[i] for i in live],
@@ -111,11 +124,22 @@ def collect_episodes(
                 generator=generator,
                 temperature=temperature,
                 max_positions=max_positions,
+                row_caches=live_caches,
             )
+            if live_caches is not None:
+                for i, cache in zip(live, live_caches):
+                    caches[i] = cache
+            t1 = time.perf_counter()
             actions = [empty] * n
             for i, turn in zip(live, turns):
                 actions[i] = turn
             obs, reward, terminated, truncated, info = envs.step(tuple(actions))
+            if timings is not None:
+                timings["generate"] = timings.get("generate", 0.0) + t1 - t0
+                timings["env"] = timings.get("env", 0.0) + time.perf_counter() - t1
+                timings["generated_tokens"] = timings.get("generated_tokens", 0) + sum(
+                    len(t) for t in turns
+                )
             returns[live] += reward[live]
             for i in live:
                 if terminated[i] or truncated[i]:
@@ -130,6 +154,7 @@ def collect_episodes(
                         tokens, mask, float(returns[i]), bool(success), bool(truncated[i])
                     )
                     done[i] = True
+                    caches[i] = None
         records.extend(r for r in finished if r is not None)
         round_index += 1
     return records[:n_episodes]

@@ -1,0 +1,100 @@
+"""KV-cache reuse across tool turns.
+
+Between two turns of an episode the context only grows: the agent's turn, then the tool's
+response. TRL's ``TextEnvironment`` re-encoded the whole history every turn; here each row
+keeps the keys and values of every token it has already fed through the model
+(:class:`RowCache`), and the next turn feeds only the new tokens (the last sampled token,
+which was never fed, and the tool response).
+
+Rows of one batch have caches of different lengths and suffixes of different lengths. They
+are laid out as ``[pad | cached | pad | new]`` with the attention mask zero on both pads and
+positions counted from the mask, so each row sees exactly its own tokens at positions
+``0..L-1``, as a fresh left-padded prefill would give them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["RowCache", "reusable_prefix", "stack_row_caches", "extract_row_cache"]
+
+
+@dataclass
+class RowCache:
+    """Keys and values of the tokens ``ids`` of one row: per layer ``(k, v)``, each
+    ``[heads, len(ids), head_dim]``."""
+
+    ids: np.ndarray
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def reusable_prefix(cache: RowCache | None, context: np.ndarray) -> int:
+    """How many leading tokens of ``context`` the cache covers (0 when it does not match,
+    for example after the env cut the context). At least one token is always left to feed:
+    the model needs an input to produce the next logits."""
+    if cache is None or len(cache) == 0 or len(cache) >= len(context):
+        return 0
+    if not np.array_equal(cache.ids, context[: len(cache)]):
+        return 0
+    return len(cache)
+
+
+def _layer_kv(cache, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if hasattr(cache, "layers"):  # transformers >= 4.56
+        layer = cache.layers[index]
+        return layer.keys, layer.values
+    if hasattr(cache, "key_cache"):
+        return cache.key_cache[index], cache.value_cache[index]
+    return cache[index]  # legacy tuple
+
+
+def _num_layers(cache) -> int:
+    if hasattr(cache, "layers"):
+        return len(cache.layers)
+    if hasattr(cache, "key_cache"):
+        return len(cache.key_cache)
+    return len(cache)
+
+
+def stack_row_caches(
+    caches: Sequence[RowCache | None], lengths: Sequence[int], template
+) -> tuple[object, torch.Tensor]:
+    """A batch cache of the first ``lengths[r]`` tokens of each row's cache, left-padded,
+    and its attention mask ``[n, max(lengths)]``. ``template`` is a cache class instance
+    to fill (``DynamicCache()``)."""
+    width = max(lengths)
+    n = len(caches)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    for r, length in enumerate(lengths):
+        mask[r, width - length :] = 1 if length else 0
+    some = next(c for c, length in zip(caches, lengths) if length)
+    for layer_index, (k0, v0) in enumerate(some.layers):
+        keys = k0.new_zeros((n, k0.shape[0], width, k0.shape[2]))
+        values = v0.new_zeros((n, v0.shape[0], width, v0.shape[2]))
+        for r, (cache, length) in enumerate(zip(caches, lengths)):
+            if length:
+                k, v = cache.layers[layer_index]
+                keys[r, :, width - length :] = k[:, :length]
+                values[r, :, width - length :] = v[:, :length]
+        template.update(keys, values, layer_index)
+    return template, mask
+
+
+def extract_row_cache(cache, row: int, mask_row: torch.Tensor, ids: np.ndarray) -> RowCache:
+    """Row ``row`` of a batch cache, keeping the columns where ``mask_row`` is 1 (its real
+    tokens, in order), as the cache of ``ids``."""
+    cols = mask_row.nonzero().squeeze(-1)
+    layers = []
+    for index in range(_num_layers(cache)):
+        k, v = _layer_kv(cache, index)
+        layers.append((k[row].index_select(1, cols).clone(), v[row].index_select(1, cols).clone()))
+    if len(cols) != len(ids):
+        raise AssertionError(f"cache holds {len(cols)} tokens for {len(ids)} ids")
+    return RowCache(np.asarray(ids, dtype=np.int64), layers)
