@@ -22,6 +22,7 @@ from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.rollouts import env_spec
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
+from textgym.vector import make_vec
 
 __all__ = ["train_sft", "train_ppo", "make_policy"]
 
@@ -100,14 +101,8 @@ def train_ppo(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    vector_kwargs = {"shared_memory": False} if vectorization_mode == "async" else {}
-    envs = gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode=vectorization_mode,
-        vector_kwargs=vector_kwargs,
-        **(env_kwargs or {}),
-    )
+    # "sync", "async" or "threaded" (tool calls of the envs overlap; textgym.vector).
+    envs = make_vec(env_id, num_envs, vectorization_mode, **(env_kwargs or {}))
     log = MetricsLog(out)
     checkpoints = out / "checkpoints"
     found = latest_checkpoint(checkpoints) if resume else None

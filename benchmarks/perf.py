@@ -81,26 +81,44 @@ def bench_env(episodes: int = 300) -> dict:
     return out
 
 
-def bench_vector(env_id: str = "TextEnv-Calculator-v0", rounds: int = 40) -> dict:
-    """Turns per second of a vector env stepping the scripted episode in every slot."""
+#: Vector workloads: a fast tool (calculator) and a slow one (a 5 ms Python program).
+VECTOR_WORKLOADS = {
+    "calculator": ("TextEnv-Calculator-v0", None),
+    "python_5ms": (
+        "TextEnv-Python-v0",
+        ("Python", "import time; time.sleep(0.005); print(1)", "Result=1<submit>"),
+    ),
+}
+
+
+def bench_vector(rounds: int = 30) -> dict:
+    """Turns per second of step() (resets excluded) with every slot playing the scripted
+    episode, for 1, 2, 4 and 8 envs, sync, async and threaded (textgym.make_vec)."""
     out = {}
-    for mode in ("sync", "async"):
-        for n in (1, 2, 4, 8):
-            kwargs = {"shared_memory": False} if mode == "async" else {}
-            vec = gym.make_vec(env_id, num_envs=n, vectorization_mode=mode, vector_kwargs=kwargs)
-            probe = gym.make(env_id)
-            turns = _turns(probe, env_id)
-            probe.close()
-            vec.reset(seed=0)
-            start, steps = time.perf_counter(), 0
-            for _ in range(rounds):
-                vec.reset(seed=steps)
-                for action in turns:
-                    vec.step(tuple(action for _ in range(n)))
-                    steps += n
-            seconds = time.perf_counter() - start
-            vec.close()
-            out[f"{mode}/{n}"] = {"turns_per_s": steps / seconds, "num_envs": n, "mode": mode}
+    for workload, (env_id, script) in VECTOR_WORKLOADS.items():
+        probe = gym.make(env_id)
+        tool, query, final = script or SCRIPTS[env_id]
+        base = probe.unwrapped
+        turns = [base.encode_turn(f"<request><{tool}>{query}<call>"), base.encode_turn(final)]
+        probe.close()
+        for mode in ("sync", "async", "threaded"):
+            for n in (1, 2, 4, 8):
+                vec = textgym.make_vec(env_id, n, mode)
+                seconds, steps = 0.0, 0
+                for r in range(rounds):
+                    vec.reset(seed=r)
+                    for action in turns:
+                        t0 = time.perf_counter()
+                        vec.step(tuple(action for _ in range(n)))
+                        seconds += time.perf_counter() - t0
+                        steps += n
+                vec.close()
+                out[f"{workload}/{mode}/{n}"] = {
+                    "turns_per_s": steps / seconds,
+                    "num_envs": n,
+                    "mode": mode,
+                    "env": env_id,
+                }
     return out
 
 

@@ -86,14 +86,25 @@ def report() -> str:
     if perf and "vector" in perf:
         lines += [
             "",
-            "## Vector env scaling (TextEnv-Calculator-v0, scripted turns)",
+            "## Vector env scaling",
             "",
-            "| envs | sync turns/s | async turns/s |",
-            "|---:|---:|---:|",
+            "Turns per second of `step()` (resets excluded), every slot playing a scripted "
+            "episode: the calculator (a fast tool) and a Python program that sleeps 5 ms (a "
+            'slow tool). `threaded` is `textgym.make_vec(..., "threaded")`: the envs step '
+            "in a thread pool, so their tool calls overlap.",
+            "",
+            "| workload | envs | sync | async | threaded |",
+            "|---|---:|---:|---:|---:|",
         ]
-        for n in (1, 2, 4, 8):
-            sync, asyn = perf["vector"][f"sync/{n}"], perf["vector"][f"async/{n}"]
-            lines.append(f"| {n} | {sync['turns_per_s']:.0f} | {asyn['turns_per_s']:.0f} |")
+        workloads = sorted({key.split("/")[0] for key in perf["vector"] if key.count("/") == 2})
+        for workload in workloads:
+            for n in (1, 2, 4, 8):
+                cells = [
+                    perf["vector"].get(f"{workload}/{mode}/{n}")
+                    for mode in ("sync", "async", "threaded")
+                ]
+                values = ["-" if c is None else f"{c['turns_per_s']:.0f}" for c in cells]
+                lines.append(f"| {workload} | {n} | " + " | ".join(values) + " |")
     if perf and "ppo" in perf:
         p = perf["ppo"]
         c = p["config"]

@@ -135,6 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         num_envs=args.num_envs,
         resume=args.resume,
+        vectorization_mode=args.vector_mode,
         progress=not args.quiet,
     )
     last = rows[-1] if rows else {}
@@ -258,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=100, help="ppo iterations")
     p.add_argument("--mini-batch-size", type=int, default=8)
     p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument(
+        "--vector-mode",
+        choices=["sync", "async", "threaded"],
+        default="sync",
+        help="ppo vector env: threaded overlaps slow tool calls (Python, Wiki)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=10)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
