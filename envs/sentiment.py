@@ -189,6 +189,11 @@ class SentimentEnv(TextEnv):
         max_context: int = 512,
         **kwargs: Any,
     ):
+        if "max_turn_tokens" in kwargs:
+            raise TypeError(
+                "TextEnv-Sentiment-v0 sets the turn length with max_new_tokens= (the "
+                "continuation's length), not max_turn_tokens="
+            )
         task = SentimentTask(
             target=target,
             scorer=scorer,

@@ -12,7 +12,7 @@ from textgym.rollout import Agent, Episode, EvalResult, evaluate, run_episode
 from textgym.task import SPLITS, Task, TaskItem, ToolCall
 from textgym.tokenizer import MARKERS, decode, encode_agent_text, encode_text, make_tokenizer
 from textgym.tool import Tool, ToolError, ToolResult
-from textgym.vector import ThreadedVectorEnv, make_vec
+from textgym.vector import ThreadedVectorEnv, VectorEnvWorkerDied, make_vec
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,7 @@ __all__ = [
     "register_envs",
     "submit_text",
     "ThreadedVectorEnv",
+    "VectorEnvWorkerDied",
     "make_vec",
     "__version__",
 ]

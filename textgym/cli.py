@@ -13,6 +13,7 @@ import textgym
 from textgym.multiagent import MULTIAGENT_ENVS
 from textgym.registration import ENVS
 from textgym.specs import SPEC_HELP, make_agent
+from textgym.vector import VectorEnvWorkerDied
 
 __all__ = ["main"]
 
@@ -318,6 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"textgym {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, VectorEnvWorkerDied) as exc:
+        # A full disk, a dead vector-env worker: nothing half-written is left behind;
+        # training resumes from its last checkpoint with --resume.
+        print(f"textgym {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -38,6 +38,14 @@ def run_demo(
     ppo_iterations: int = 30,
     episodes_per_iteration: int = 64,
 ) -> int:
+    for name, value in (
+        ("episodes", episodes),
+        ("sft_steps", sft_steps),
+        ("ppo_iterations", ppo_iterations),
+        ("episodes_per_iteration", episodes_per_iteration),
+    ):  # checked before minutes of training, not after
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     started = time.perf_counter()
     out = Path(out_dir)

@@ -23,7 +23,13 @@ import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import iterate
 
-__all__ = ["ThreadedVectorEnv", "make_vec", "VECTOR_MODES"]
+__all__ = [
+    "CheckedAsyncVectorEnv",
+    "ThreadedVectorEnv",
+    "VectorEnvWorkerDied",
+    "make_vec",
+    "VECTOR_MODES",
+]
 
 VECTOR_MODES = ("sync", "async", "threaded")
 
@@ -83,6 +89,62 @@ class ThreadedVectorEnv(gym.vector.SyncVectorEnv):
         super().close_extras(**kwargs)
 
 
+class VectorEnvWorkerDied(RuntimeError):
+    """A subprocess of an async vector env died (killed, out of memory); the message names
+    it and its exit code. Its env's state is gone: make a new vector env (training resumes
+    from its last checkpoint with ``--resume``)."""
+
+
+_DEAD_PIPE = (BrokenPipeError, EOFError, ConnectionResetError)
+
+
+class CheckedAsyncVectorEnv(gym.vector.AsyncVectorEnv):
+    """``AsyncVectorEnv`` that reports a dead worker process clearly and can still close.
+
+    Gymnasium raises a bare ``BrokenPipeError`` when a worker was killed, and raises it
+    again from ``close()``, which then leaves the other workers running. Here every call
+    that talks to the workers raises :class:`VectorEnvWorkerDied` naming the dead ones,
+    and ``close()`` terminates what is left.
+    """
+
+    def _dead(self) -> str:
+        dead = [
+            f"worker {i} (pid {p.pid}, exit code {p.exitcode})"
+            for i, p in enumerate(self.processes)
+            if not p.is_alive()
+        ]
+        return ", ".join(dead) or "a worker's pipe closed"
+
+    def _checked(self, method: str, *args: Any, **kwargs: Any):
+        try:
+            return getattr(super(), method)(*args, **kwargs)
+        except _DEAD_PIPE as exc:
+            raise VectorEnvWorkerDied(
+                f"async vector env: {self._dead()} died ({type(exc).__name__}); its "
+                "episode is lost, make a new vector env"
+            ) from exc
+
+    def step(self, actions):
+        return self._checked("step", actions)
+
+    def reset(self, *, seed=None, options=None):
+        return self._checked("reset", seed=seed, options=options)
+
+    def call(self, name: str, *args: Any, **kwargs: Any):
+        return self._checked("call", name, *args, **kwargs)
+
+    def close_extras(self, timeout: float | None = None, terminate: bool = False) -> None:
+        if any(not p.is_alive() for p in self.processes):
+            terminate = True  # the pipes of dead workers cannot carry "close"
+        try:
+            super().close_extras(timeout=timeout, terminate=terminate)
+        except _DEAD_PIPE:
+            for process in self.processes:
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+
+
 def make_vec(
     env_id: str,
     num_envs: int = 1,
@@ -94,8 +156,8 @@ def make_vec(
 ) -> gym.vector.VectorEnv:
     """``gym.make_vec`` with one more mode, ``"threaded"`` (:class:`ThreadedVectorEnv`).
 
-    For ``"async"`` the default is ``shared_memory=False``: token sequences have no fixed
-    shape."""
+    ``"async"`` gives a :class:`CheckedAsyncVectorEnv` (a dead worker is a clear error),
+    with ``shared_memory=False`` by default: token sequences have no fixed shape."""
     if vectorization_mode not in VECTOR_MODES:
         raise ValueError(
             f"vectorization_mode must be one of {VECTOR_MODES}, got {vectorization_mode!r}"
@@ -103,13 +165,11 @@ def make_vec(
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
     vector_kwargs = dict(vector_kwargs or {})
-    if vectorization_mode != "threaded":
-        if vectorization_mode == "async":
-            vector_kwargs.setdefault("shared_memory", False)
+    if vectorization_mode == "sync":
         return gym.make_vec(
             env_id,
             num_envs,
-            vectorization_mode,
+            "sync",
             vector_kwargs=vector_kwargs,
             wrappers=wrappers,
             **env_kwargs,
@@ -121,4 +181,7 @@ def make_vec(
             env = wrapper(env)
         return env
 
+    if vectorization_mode == "async":
+        vector_kwargs.setdefault("shared_memory", False)
+        return CheckedAsyncVectorEnv([make] * num_envs, **vector_kwargs)
     return ThreadedVectorEnv([make] * num_envs, **vector_kwargs)

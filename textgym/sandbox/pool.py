@@ -291,7 +291,15 @@ class Session:
         if not isinstance(code, str):
             raise TypeError(f"code must be str, got {type(code).__name__}")
         restarted = False
+        note = None
         if self._worker is None or self._worker.proc.poll() is not None:
+            if self._worker is not None:
+                # Killed from outside between calls: say so, or the agent only sees a
+                # NameError for the variables it lost.
+                note = (
+                    f"the interpreter {_death(self._worker.proc.returncode)} since the last "
+                    "call (the interpreter was restarted; earlier variables are lost)"
+                )
             self._replace()
             restarted = True
         worker = self._worker
@@ -327,9 +335,12 @@ class Session:
             return RunResult(
                 "", "the interpreter sent a malformed reply and was restarted", restarted=True
             )
+        error = reply.get("error")
+        if note is not None:
+            error = note if not error else f"{note}\n{error}"
         return RunResult(
             str(reply["stdout"]),
-            reply.get("error"),
+            error,
             truncated=bool(reply.get("truncated")),
             restarted=restarted,
         )
