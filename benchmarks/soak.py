@@ -1,6 +1,6 @@
 """Soak: many episodes across every env in vector envs, watching for leaks.
 
-    .venv/bin/python benchmarks/soak.py --episodes 10000     # about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/soak.py --episodes 10000     # about 2 minutes on 2 cores
 
 Every registered env runs in a threaded vector env (the Python env's sandbox workers, the
 wiki index connections and the thread pool all live in this process, so this process's

@@ -10,6 +10,7 @@ import textgym
 from textgym.agents import PPOConfig, RandomAgent, SFTConfig, ValueHeadLM, tiny_gpt2_config
 from textgym.cli import main
 from textgym.registration import env_ids
+from textgym.sandbox import Sandbox
 from textgym.wrappers import FixedLength, TokenLevel
 
 
@@ -44,7 +45,19 @@ def test_env_constructors_refuse_bad_arguments(env_id, kwargs, error, match):
         ),
         (lambda: gym.make("TextEnv-Nope-v0"), gym.error.Error, "Nope"),
         (lambda: textgym.make_multiagent("TextMA-Nope-v0"), ValueError, "unknown multi-agent"),
+        (
+            lambda: textgym.make_multiagent("TextMA-Race-v0", env_id="TextEnv-Nope-v0"),
+            ValueError,
+            "unknown env id 'TextEnv-Nope-v0'",
+        ),
+        (
+            lambda: textgym.make_multiagent("TextMA-Race-v0", num_agents=1),
+            ValueError,
+            "num_agents must be an int >= 2",
+        ),
         (lambda: textgym.make_vec("TextEnv-Calculator-v0", -1), ValueError, "num_envs"),
+        (lambda: Sandbox(memory_mb=-1), ValueError, "memory_mb"),
+        (lambda: Sandbox(timeout=0), ValueError, "timeout"),
         (lambda: PPOConfig(mini_batch_size=0), ValueError, "mini_batch_size"),
         (lambda: SFTConfig(steps=-1), ValueError, "steps must be a positive int"),
         (
@@ -163,6 +176,13 @@ def test_a_model_without_room_for_the_markers_is_refused():
         ),
         (["leaderboard", "merge", "{tmp}/missing.json", "--out", "{tmp}/f"], "no leaderboard.json"),
         (["leaderboard", "validate", "{tmp}/missing.json"], "no entry file"),
+        (["leaderboard", "submit", "--agent", "random", "--name", "r", "-o", "{tmp}/g.json",
+          "--episodes", "-1", "--quiet"], "episodes must be a positive int"),
+        (["leaderboard", "submit", "--agent", "random", "--name", "r", "-o", "{tmp}/h.json",
+          "--envs", "TextEnv-Nope-v0", "--quiet"], "unknown env id"),
+        (["leaderboard", "submit", "--agent", "genius", "--name", "r", "-o", "{tmp}/i.json",
+          "--envs", "TextEnv-Calculator-v0", "--episodes", "1", "--quiet"],
+         "unknown agent spec"),
     ],
 )
 def test_cli_commands_refuse_bad_arguments(argv, match, tmp_path, capsys):

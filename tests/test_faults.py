@@ -70,6 +70,18 @@ def test_training_on_a_dead_vector_env_fails_with_the_reason(tmp_path, capsys, m
         ppo.step()
     vec.close()
 
+    # Through the CLI: exit code 1 and the reason, no traceback.
+    import textgym.agents.train as train
+
+    def dies(*args, **kwargs):
+        raise textgym.VectorEnvWorkerDied("async vector env: worker 0 (pid 1, exit code -9)")
+
+    monkeypatch.setattr(train, "train_ppo", dies)
+    argv = ["train", "ppo", "--env", "TextEnv-Calculator-v0", "--out", str(tmp_path),
+            "--vector-mode", "async", "--quiet"]
+    assert main(argv) == 1
+    assert "worker 0 (pid 1, exit code -9)" in capsys.readouterr().err
+
 
 def test_search_index_deleted_or_truncated_while_an_episode_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTGYM_CACHE", str(tmp_path))

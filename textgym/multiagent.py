@@ -66,14 +66,18 @@ def multiagent_ids() -> list[str]:
     return [entry.id for entry in MULTIAGENT_ENVS]
 
 
-def make_multiagent(env_id: str, **kwargs: Any):
-    """Build the multi-agent env ``env_id`` with keyword arguments ``kwargs``."""
+def make_multiagent(ma_id: str, /, **kwargs: Any):
+    """Build the multi-agent env ``ma_id`` with keyword arguments ``kwargs``.
+
+    ``ma_id`` is positional-only, so ``kwargs`` may hold the env's own ``env_id`` (the
+    race's single-agent env): ``make_multiagent("TextMA-Race-v0", env_id="TextEnv-...")``.
+    """
     for entry in MULTIAGENT_ENVS:
-        if entry.id == env_id:
+        if entry.id == ma_id:
             module_name, _, cls_name = entry.entry_point.partition(":")
             return getattr(importlib.import_module(module_name), cls_name)(**kwargs)
     raise ValueError(
-        f"unknown multi-agent env id {env_id!r}; known: {', '.join(multiagent_ids())} "
+        f"unknown multi-agent env id {ma_id!r}; known: {', '.join(multiagent_ids())} "
         "(single-agent envs are made with gym.make)"
     )
 
