@@ -10,6 +10,13 @@ from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.ppo import PPO, STAT_DOCS
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.random_agent import RandomAgent
+from textgym.agents.reward_model import (
+    LearnedReward,
+    RewardConfig,
+    RewardModel,
+    RewardModelScorer,
+    preference_pairs,
+)
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.text_agent import TextFunctionAgent
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
@@ -22,6 +29,11 @@ __all__ = [
     "OracleAgent",
     "PolicyAgent",
     "RandomAgent",
+    "LearnedReward",
+    "RewardConfig",
+    "RewardModel",
+    "RewardModelScorer",
+    "preference_pairs",
     "SFTConfig",
     "TextFunctionAgent",
     "ValueHeadLM",

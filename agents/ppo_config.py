@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from textgym.agents.config_checks import require_positive_ints
+
 __all__ = ["PPOConfig"]
 
 
@@ -106,10 +108,7 @@ class PPOConfig:
             "mini_batch_size",
             "keep_checkpoints",
         )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"PPOConfig.{name} must be a positive int, got {value!r}")
+        require_positive_ints(self, positive_ints)
         if self.checkpoint_every < 0:
             raise ValueError("PPOConfig.checkpoint_every must be >= 0")
         for name in (

@@ -13,6 +13,7 @@ import gymnasium as gym
 import torch
 from tqdm.auto import tqdm
 
+from textgym.agents.config_checks import require_positive_ints
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.ppo_math import masked_mean, token_logprobs
 from textgym.agents.rollouts import EpisodeRecord
@@ -38,10 +39,7 @@ class SFTConfig:
     demonstrations: int = 2000
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "demonstrations"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"SFTConfig.{name} must be a positive int, got {value!r}")
+        require_positive_ints(self, ("steps", "batch_size", "demonstrations"))
         if not self.learning_rate > 0:
             raise ValueError("SFTConfig.learning_rate must be > 0")
 

@@ -19,6 +19,7 @@ from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_c
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
 from textgym.agents.ppo import PPO
 from textgym.agents.ppo_config import PPOConfig
+from textgym.agents.reward_model import RewardConfig
 from textgym.agents.rollouts import env_spec
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
@@ -153,3 +154,62 @@ def train_ppo(
         plot_learning_curve(rows, out / "learning_curve.png", title=f"PPO on {env_id}")
     envs.close()
     return ppo, rows
+
+
+def train_reward(
+    env_id: str,
+    out_dir: str | os.PathLike,
+    config: RewardConfig | None = None,
+    *,
+    items: int = 300,
+    held_out: int = 100,
+    env_kwargs: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> tuple[Path, float]:
+    """Train a reward model on preference pairs from ``env_id``: the oracle and the random
+    agent play train items ``0..items-1`` and the task's score ranks their answers; items
+    ``items..items+held_out-1`` give held-out pairs. Saves the model to ``out_dir`` with
+    ``reward_log.json`` (losses, pair counts, held-out accuracy); returns the folder and the
+    held-out pairwise accuracy."""
+    from textgym.agents.oracle import OracleAgent
+    from textgym.agents.random_agent import RandomAgent
+    from textgym.agents.reward_model import (
+        RewardModel,
+        pairwise_accuracy,
+        preference_pairs,
+        train_reward_model,
+    )
+
+    for name, value in (("items", items), ("held_out", held_out)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    cfg = config or RewardConfig()
+    env = gym.make(env_id, **(env_kwargs or {}))
+    agents = [OracleAgent(env), RandomAgent(env, seed=cfg.seed)]
+    train_pairs = preference_pairs(env, agents, range(items), seed=cfg.seed, progress=progress)
+    test_pairs = preference_pairs(env, agents, range(items, items + held_out), seed=cfg.seed)
+    env.close()
+    if not train_pairs or not test_pairs:
+        raise ValueError(
+            f"{env_id}: the oracle and random agents scored the same on every item, so "
+            "there are no preference pairs; try more items or other env_kwargs"
+        )
+    rm = RewardModel.from_config(cfg)
+    losses = train_reward_model(rm, train_pairs, progress=progress)
+    accuracy = pairwise_accuracy(rm, test_pairs)
+    out = Path(out_dir)
+    rm.save_pretrained(out)
+    (out / "reward_log.json").write_text(
+        json.dumps(
+            {
+                "env": env_id,
+                "env_kwargs": env_kwargs or {},
+                "config": cfg.__dict__,
+                "train_pairs": len(train_pairs),
+                "held_out_pairs": len(test_pairs),
+                "held_out_accuracy": accuracy,
+                "losses": losses,
+            }
+        )
+    )
+    return out, accuracy

@@ -104,6 +104,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.env not in gym.registry:
         _make_env(args.env)  # raises the unknown-id error
+    try:
+        env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--env-kwargs is not JSON: {exc}") from None
+    if not isinstance(env_kwargs, dict):
+        raise ValueError("--env-kwargs must be a JSON object")
+    if args.algo == "reward":
+        from textgym.agents.reward_model import RewardConfig
+        from textgym.agents.train import train_reward
+
+        out, accuracy = train_reward(
+            args.env,
+            args.out,
+            RewardConfig(
+                steps=args.steps,
+                batch_size=args.batch_size,
+                learning_rate=args.lr or 5e-4,
+                seed=args.seed,
+                with_prompt=args.with_prompt,
+            ),
+            items=args.items,
+            held_out=args.held_out,
+            env_kwargs=env_kwargs,
+            progress=not args.quiet,
+        )
+        print(f"saved the reward model to {out}; held-out pairwise accuracy {accuracy:.1%}")
+        return 0
     if args.algo == "sft":
         out = train_sft(
             args.env,
@@ -116,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 demonstrations=args.demonstrations,
             ),
             init=args.init,
+            env_kwargs=env_kwargs,
             progress=not args.quiet,
         )
         print(f"saved the SFT model to {out}")
@@ -135,6 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init=args.init,
         iterations=args.iterations,
         num_envs=args.num_envs,
+        env_kwargs=env_kwargs,
         resume=args.resume,
         vectorization_mode=args.vector_mode,
         progress=not args.quiet,
@@ -245,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("train", help="train an agent: sft (warm start) or ppo")
-    p.add_argument("algo", choices=["sft", "ppo"])
+    p = sub.add_parser("train", help="train an agent: sft (warm start) or ppo, or a reward model")
+    p.add_argument("algo", choices=["sft", "ppo", "reward"])
     p.add_argument("--env", required=True, help="environment id")
     p.add_argument("--out", required=True, help="output folder (model, logs, checkpoints)")
     p.add_argument("--init", default=None, help="start from this local model folder")
@@ -255,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=int, default=32, help="episodes per step (sft) or per iteration (ppo)"
     )
-    p.add_argument("--steps", type=int, default=300, help="sft gradient steps")
+    p.add_argument("--steps", type=int, default=300, help="sft or reward gradient steps")
     p.add_argument("--demonstrations", type=int, default=2000, help="sft oracle episodes")
     p.add_argument("--iterations", type=int, default=100, help="ppo iterations")
     p.add_argument("--mini-batch-size", type=int, default=8)
@@ -268,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint-every", type=int, default=10)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--items", type=int, default=300, help="reward: train items for pairs")
+    p.add_argument("--held-out", type=int, default=100, help="reward: held-out items")
+    p.add_argument("--with-prompt", action="store_true", help="reward: score prompt + answer")
+    p.add_argument(
+        "--env-kwargs", default=None, help="env arguments as JSON, e.g. '{\"level\": 1}'"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 

@@ -1,0 +1,348 @@
+"""Reward modelling: preference pairs from env episodes, a scalar-head sequence classifier
+trained with the pairwise loss, and the two ways a trained model becomes a reward.
+
+- :func:`preference_pairs`: agents play the same items; the task's score ranks their
+  answers, and every pair with different scores is a (chosen, rejected) pair.
+- :class:`RewardModel`: ``AutoModelForSequenceClassification`` with one output (the
+  scalar head), on the env's tokenizer; trained by :func:`train_reward_model` with
+  ``-log sigmoid(r_chosen - r_rejected)`` (Ouyang et al., 2022).
+- :class:`RewardModelScorer`: a sentiment :class:`~textgym.tools.sentiment.Scorer`
+  (``tanh`` of the reward, in ``[-1, 1]``), so ``TextEnv-Sentiment-v0`` can score with it.
+- :class:`LearnedReward`: a wrapper that makes it the final reward of any textgym env.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from textgym.agents.config_checks import require_positive_ints
+from textgym.agents.value_head import quiet_transformers
+from textgym.rollout import Agent, run_episode
+from textgym.tokenizer import encode_text, make_tokenizer
+from textgym.tools.sentiment import Scorer
+
+__all__ = [
+    "PreferencePair",
+    "preference_pairs",
+    "RewardConfig",
+    "RewardModel",
+    "pairwise_loss",
+    "train_reward_model",
+    "pairwise_accuracy",
+    "RewardModelScorer",
+    "LearnedReward",
+]
+
+META_FILE = "reward_model.json"
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """Two answers to one prompt, ``chosen`` scored higher by the task than ``rejected``."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    margin: float  # task score of chosen minus that of rejected
+
+
+def preference_pairs(
+    env: gym.Env,
+    agents: Sequence[Agent],
+    items: Sequence[int],
+    *,
+    split: str = "train",
+    seed: int = 0,
+    progress: bool = False,
+) -> list[PreferencePair]:
+    """Every agent plays every item of ``split``; on each item, every two answers with
+    different rewards make a pair. Deterministic for a seed."""
+    if len(agents) < 2:
+        raise ValueError("preference pairs need at least two agents")
+    pairs = []
+    for index in tqdm(items, desc="preference pairs", disable=not progress, unit="item"):
+        played = []
+        for k, agent in enumerate(agents):
+            episode = run_episode(
+                env,
+                agent,
+                seed=seed * 1_000_003 + index * 31 + k,
+                options={"split": split, "index": int(index)},
+            )
+            played.append((episode.answer or "", episode.reward))
+        prompt = env.unwrapped.item.question
+        for i in range(len(played)):
+            for j in range(i + 1, len(played)):
+                (a, ra), (b, rb) = played[i], played[j]
+                if ra != rb and a != b:
+                    chosen, rejected = (a, b) if ra > rb else (b, a)
+                    pairs.append(PreferencePair(prompt, chosen, rejected, abs(ra - rb)))
+    return pairs
+
+
+@dataclass
+class RewardConfig:
+    """Settings of :func:`train_reward_model`.
+
+    steps (300): gradient steps; batch_size (16): pairs per step; learning_rate (5e-4);
+    seed (0): initial weights and batch order; max_length (256): tokens per text (the
+    newest are kept); with_prompt (False): score ``prompt + answer`` instead of the answer
+    alone (answer-only is what a sentiment scorer sees).
+    """
+
+    steps: int = 300
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    seed: int = 0
+    max_length: int = 256
+    with_prompt: bool = False
+
+    def __post_init__(self) -> None:
+        require_positive_ints(self, ("steps", "batch_size", "max_length"))
+        if not self.learning_rate > 0:
+            raise ValueError(f"RewardConfig.learning_rate must be > 0, got {self.learning_rate}")
+
+
+class RewardModel(torch.nn.Module):
+    """A sequence classifier with one output: the reward of a text.
+
+    Args:
+        model: an ``AutoModelForSequenceClassification`` with ``num_labels=1`` whose config
+            has a ``pad_token_id`` (the score is read at the last non-pad token).
+        tokenizer: the env's tokenizer (default: textgym's ByT5 with markers).
+        config: the :class:`RewardConfig` it was trained with (``with_prompt``,
+            ``max_length``).
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer=None,
+        config: RewardConfig | None = None,
+        *,
+        offset: float = 0.0,
+        scale: float = 1.0,
+    ):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer or make_tokenizer()
+        self.config = config or RewardConfig()
+        # Raw rewards have an arbitrary offset and scale (the pairwise loss only sees
+        # differences); training sets these to the mean and spread of its own texts'
+        # rewards, so normalized() is about N(0, 1) there.
+        self.offset = float(offset)
+        self.scale = float(scale)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: RewardConfig | None = None,
+        *,
+        n_layer: int = 2,
+        n_embd: int = 128,
+        n_head: int = 4,
+    ) -> RewardModel:
+        """A tiny GPT-2 classifier sized to the ByT5 tokenizer, seeded by ``config.seed``
+        without touching the global RNG."""
+        from transformers import AutoModelForSequenceClassification, GPT2Config
+
+        config = config or RewardConfig()
+        tokenizer = make_tokenizer()
+        gpt2 = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=max(256, config.max_length),
+            n_embd=n_embd,
+            n_layer=n_layer,
+            n_head=n_head,
+            num_labels=1,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            # No dropout: it would draw from torch's global RNG, and the same seed must give
+            # the same reward model.
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            summary_first_dropout=0.0,
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            model = AutoModelForSequenceClassification.from_config(gpt2)
+        return cls(model, tokenizer, config)
+
+    def text_of(self, prompt: str, answer: str) -> str:
+        return f"{prompt}\n{answer}" if self.config.with_prompt else answer
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        """Rewards of a batch of texts, shape ``[len(texts)]``."""
+        pad = self.tokenizer.pad_token_id
+        rows = [encode_text(self.tokenizer, t)[-self.config.max_length :] for t in texts]
+        # An empty text still needs one token to be scored: the pad token stands in.
+        rows = [r if len(r) else np.array([pad], dtype=np.int64) for r in rows]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.as_tensor(r)
+            mask[i, : len(r)] = 1
+        logits = self.model(input_ids=ids, attention_mask=mask).logits
+        return logits[:, 0].float()
+
+    @torch.no_grad()
+    def score(self, texts: Sequence[str], batch_size: int = 64) -> list[float]:
+        self.eval()
+        out: list[float] = []
+        for start in range(0, len(texts), batch_size):
+            out.extend(self(list(texts[start : start + batch_size])).tolist())
+        return out
+
+    def normalized(self, texts: Sequence[str]) -> list[float]:
+        """Rewards shifted and scaled by the training texts' mean and spread."""
+        return [(r - self.offset) / self.scale for r in self.score(texts)]
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with quiet_transformers():
+            self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        meta = {
+            "format": 1,
+            "config": asdict(self.config),
+            "offset": self.offset,
+            "scale": self.scale,
+        }
+        (path / META_FILE).write_text(json.dumps(meta))
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> RewardModel:
+        from transformers import AutoModelForSequenceClassification
+
+        path = Path(path)
+        if not (path / META_FILE).is_file():
+            raise FileNotFoundError(
+                f"no textgym reward model at {str(path)!r} (missing {META_FILE}); train one "
+                "with `textgym train reward`"
+            )
+        meta = json.loads((path / META_FILE).read_text())
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, local_files_only=True
+            )
+        return cls(
+            model,
+            make_tokenizer(path),
+            RewardConfig(**meta["config"]),
+            offset=meta.get("offset", 0.0),
+            scale=meta.get("scale", 1.0),
+        )
+
+
+def pairwise_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """``-log sigmoid(r_chosen - r_rejected)``, averaged: the Bradley-Terry likelihood."""
+    return -torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()
+
+
+def train_reward_model(
+    rm: RewardModel, pairs: Sequence[PreferencePair], *, progress: bool = True
+) -> list[float]:
+    """Train ``rm`` on ``pairs`` with the pairwise loss; return the loss of each step."""
+    if not pairs:
+        raise ValueError("no preference pairs to train on")
+    cfg = rm.config
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = torch.optim.AdamW(rm.parameters(), lr=cfg.learning_rate)
+    rm.train()
+    losses = []
+    bar = tqdm(range(cfg.steps), desc="reward model", disable=not progress)
+    for _ in bar:
+        idx = torch.randint(len(pairs), (min(cfg.batch_size, len(pairs)),), generator=generator)
+        batch = [pairs[i] for i in idx.tolist()]
+        rewards = rm(
+            [rm.text_of(p.prompt, p.chosen) for p in batch]
+            + [rm.text_of(p.prompt, p.rejected) for p in batch]
+        )
+        loss = pairwise_loss(rewards[: len(batch)], rewards[len(batch) :])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(rm.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    rm.eval()
+    texts = list({rm.text_of(p.prompt, t) for p in pairs for t in (p.chosen, p.rejected)})
+    rewards = np.asarray(rm.score(sorted(texts)))
+    rm.offset, rm.scale = float(rewards.mean()), float(max(rewards.std(), 1e-6))
+    return losses
+
+
+def pairwise_accuracy(rm: RewardModel, pairs: Sequence[PreferencePair]) -> float:
+    """Share of pairs whose chosen answer the model scores strictly higher."""
+    if not pairs:
+        raise ValueError("no pairs to measure accuracy on")
+    chosen = rm.score([rm.text_of(p.prompt, p.chosen) for p in pairs])
+    rejected = rm.score([rm.text_of(p.prompt, p.rejected) for p in pairs])
+    return float(np.mean([c > r for c, r in zip(chosen, rejected)]))
+
+
+class RewardModelScorer(Scorer):
+    """A trained reward model as a sentiment scorer: ``tanh`` of the normalized reward
+    (:meth:`RewardModel.normalized`), in ``[-1, 1]``.
+
+    ``gym.make("TextEnv-Sentiment-v0", scorer=RewardModelScorer("runs/rm"))``
+    """
+
+    name = "reward-model"
+
+    def __init__(self, model: RewardModel | str | os.PathLike):
+        self.model = model if isinstance(model, RewardModel) else RewardModel.from_pretrained(model)
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return [math.tanh(r) for r in self.model.normalized([str(t) for t in texts])]
+
+
+class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """The final reward of any textgym env replaced by a reward model's score of the final
+    answer (with the item's question when the model was trained ``with_prompt``).
+
+    ## Rewards
+
+    0 on every step but the last, as before; the last gets ``tanh`` of the normalized
+    reward times ``scale``. The task's
+    own reward stays in ``info["task_reward"]`` and ``info["success"]`` is unchanged, so
+    evaluation still reports the task's verdict.
+
+    ## Arguments
+
+    - ``env``: a textgym env (its ``unwrapped.item`` gives the question).
+    - ``model``: a :class:`RewardModel` or its folder.
+    - ``scale`` (1.0): multiplies the squashed score.
+    """
+
+    def __init__(self, env: gym.Env, model: RewardModel | str | os.PathLike, scale: float = 1.0):
+        gym.utils.RecordConstructorArgs.__init__(self, scale=scale)
+        gym.Wrapper.__init__(self, env)
+        self.model = model if isinstance(model, RewardModel) else RewardModel.from_pretrained(model)
+        self.scale = float(scale)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            item = self.env.unwrapped.item
+            answer = info.get("answer") or ""
+            text = self.model.text_of(item.question, answer)
+            learned = math.tanh(self.model.normalized([text])[0])
+            info = dict(info, task_reward=reward)
+            reward = learned * self.scale
+        return obs, reward, terminated, truncated, info
