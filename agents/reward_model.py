@@ -226,6 +226,11 @@ class RewardModel(torch.nn.Module):
         (path / META_FILE).write_text(json.dumps(meta))
 
     @classmethod
+    def load(cls, model: RewardModel | str | os.PathLike) -> RewardModel:
+        """``model`` itself, or the model saved in that folder."""
+        return model if isinstance(model, RewardModel) else cls.from_pretrained(model)
+
+    @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> RewardModel:
         from transformers import AutoModelForSequenceClassification
 
@@ -306,7 +311,7 @@ class RewardModelScorer(Scorer):
     name = "reward-model"
 
     def __init__(self, model: RewardModel | str | os.PathLike):
-        self.model = model if isinstance(model, RewardModel) else RewardModel.from_pretrained(model)
+        self.model = RewardModel.load(model)
 
     def score(self, texts: Sequence[str]) -> list[float]:
         return [math.tanh(r) for r in self.model.normalized([str(t) for t in texts])]
@@ -333,7 +338,7 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def __init__(self, env: gym.Env, model: RewardModel | str | os.PathLike, scale: float = 1.0):
         gym.utils.RecordConstructorArgs.__init__(self, scale=scale)
         gym.Wrapper.__init__(self, env)
-        self.model = model if isinstance(model, RewardModel) else RewardModel.from_pretrained(model)
+        self.model = RewardModel.load(model)
         self.scale = float(scale)
 
     def step(self, action: Any):

@@ -44,8 +44,9 @@ SCRIPTS = {
 }
 
 
-def _turns(env: gym.Env, env_id: str) -> list[np.ndarray]:
-    tool, query, final = SCRIPTS[env_id]
+def _turns(env: gym.Env, env_id: str, script: tuple[str, str, str] | None = None):
+    """The scripted episode's two turns as actions: a call, then the final answer."""
+    tool, query, final = script or SCRIPTS[env_id]
     base = env.unwrapped
     return [base.encode_turn(f"<request><{tool}>{query}<call>"), base.encode_turn(final)]
 
@@ -97,9 +98,7 @@ def bench_vector(rounds: int = 30) -> dict:
     out = {}
     for workload, (env_id, script) in VECTOR_WORKLOADS.items():
         probe = gym.make(env_id)
-        tool, query, final = script or SCRIPTS[env_id]
-        base = probe.unwrapped
-        turns = [base.encode_turn(f"<request><{tool}>{query}<call>"), base.encode_turn(final)]
+        turns = _turns(probe, env_id, script)
         probe.close()
         for mode in ("sync", "async", "threaded"):
             for n in (1, 2, 4, 8):

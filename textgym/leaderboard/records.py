@@ -169,6 +169,8 @@ def agent_fingerprint(spec: str) -> str | None:
     kind, _, path = spec.partition(":")
     if kind not in ("ppo", "hf") or not Path(path).is_dir():
         return None
+    if kind == "ppo" and (Path(path) / "policy").is_dir():
+        path = str(Path(path) / "policy")  # the folder make_agent loads, not the whole run
     digest = hashlib.sha256()
     for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(path)).encode())
