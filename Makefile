@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	# Pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	# peft (LoRA) and accelerate (multi-process PPO) are optional extras; the tests use both.
+	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate]"
 	touch $(STAMP)
 
 install: $(STAMP)

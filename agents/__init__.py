@@ -17,6 +17,7 @@ from textgym.agents.reward_model import (
     RewardModelScorer,
     preference_pairs,
 )
+from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.text_agent import TextFunctionAgent
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
@@ -35,9 +36,11 @@ __all__ = [
     "RewardModelScorer",
     "preference_pairs",
     "SFTConfig",
+    "Seq2SeqValueHeadLM",
     "TextFunctionAgent",
     "ValueHeadLM",
     "oracle_demonstrations",
     "sft",
     "tiny_gpt2_config",
+    "tiny_t5_config",
 ]

@@ -51,6 +51,64 @@ def _reorder_cache(cache, keep: torch.Tensor):
     return tuple(tuple(t.index_select(0, keep) for t in layer) for layer in cache)
 
 
+class _CausalDecoding:
+    """Incremental decoding state of a causal LM: the batch's KV cache, attention mask and
+    next positions, with optional per-row cache reuse across turns."""
+
+    def __init__(self, model, contexts, pad_id, row_caches):
+        self.model, self.contexts, self.row_caches = model, contexts, row_caches
+        reuse = [0] * len(contexts)
+        if row_caches is not None:
+            reuse = [reusable_prefix(c, ctx) for c, ctx in zip(row_caches, contexts)]
+        if any(reuse):
+            from transformers import DynamicCache
+
+            new_ids, new_mask, _ = left_pad([c[k:] for c, k in zip(contexts, reuse)], pad_id)
+            cache, past_mask = stack_row_caches(row_caches, reuse, DynamicCache())
+            self.mask = torch.cat([past_mask, new_mask], dim=1)
+            positions = ((self.mask.cumsum(-1) - 1).clamp(min=0))[:, past_mask.shape[1] :]
+            logits, _, self.cache = model(
+                new_ids,
+                attention_mask=self.mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            )
+        else:
+            ids, self.mask, positions = left_pad(contexts, pad_id)
+            logits, _, self.cache = model(
+                ids, attention_mask=self.mask, position_ids=positions, use_cache=True
+            )
+        self.next_logits = logits[:, -1]
+        self.next_pos = positions[:, -1] + 1
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.next_pos, self.mask = self.next_pos[keep], self.mask[keep]
+        self.cache = _reorder_cache(self.cache, keep)
+
+    def feed(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, torch.ones((len(tokens), 1), dtype=self.mask.dtype)], 1)
+        logits, _, self.cache = self.model(
+            tokens[:, None],
+            attention_mask=self.mask,
+            position_ids=self.next_pos[:, None],
+            past_key_values=self.cache,
+            use_cache=True,
+        )
+        self.next_pos = self.next_pos + 1
+        return logits[:, -1]
+
+    def leave(self, batch_rows: torch.Tensor, rows: torch.Tensor, out: list[list[int]]) -> None:
+        """Save the caches of these batch entries before they leave the batch: every token
+        fed so far, which is the context and all but the last sampled token."""
+        if self.row_caches is None:
+            return
+        for b in batch_rows.tolist():
+            r = int(rows[b])
+            fed = np.concatenate([self.contexts[r], np.asarray(out[r][:-1], dtype=np.int64)])
+            self.row_caches[r] = extract_row_cache(self.cache, b, self.mask[b], fed)
+
+
 @torch.no_grad()
 def sample_turns(
     model: ValueHeadLM,
@@ -64,6 +122,7 @@ def sample_turns(
     max_positions: int | None = None,
     logprobs_out: list[list[float]] | None = None,
     row_caches: list[RowCache | None] | None = None,
+    prompt_lengths: Sequence[int] | None = None,
 ) -> list[np.ndarray]:
     """Sample one turn per context, each ending at its first stop token or at
     ``max_new_tokens``. Samples from the plain softmax (temperature 1 by default, no top-k),
@@ -77,7 +136,11 @@ def sample_turns(
 
     ``row_caches`` (one entry per context, updated in place) turns on KV-cache reuse across
     turns (:mod:`textgym.agents.kv_reuse`): a row whose context extends its cached tokens
-    feeds only the new ones, and leaves with the cache of everything it fed.
+    feeds only the new ones, and leaves with the cache of everything it fed. Causal LMs
+    only; an encoder-decoder policy ignores it.
+
+    ``prompt_lengths`` (one per context) is where each episode's prompt ends: an
+    encoder-decoder policy encodes the prompt and decodes from there. Required for one.
     """
     if not contexts:
         return []
@@ -92,48 +155,24 @@ def sample_turns(
             limit = max(0, min(limit, max_positions - max(len(c) for c in contexts)))
         out: list[list[int]] = [[] for _ in range(n)]
         logps: list[list[float]] = [[] for _ in range(n)]
+        if row_caches is not None and (limit == 0 or model.is_encoder_decoder):
+            row_caches[:] = [None] * n
+            row_caches = None
         if limit == 0:
             if logprobs_out is not None:
                 logprobs_out.extend([] for _ in range(n))
-            if row_caches is not None:
-                row_caches[:] = [None] * n
             return [np.zeros(0, dtype=np.int64) for _ in range(n)]
         stops = torch.as_tensor(list(stop_token_ids), dtype=torch.long)
         rows = torch.arange(n)  # original row of each live batch entry
-        reuse = [0] * n
-        if row_caches is not None:
-            reuse = [reusable_prefix(c, ctx) for c, ctx in zip(row_caches, contexts)]
-        if any(reuse):
-            from transformers import DynamicCache
+        if model.is_encoder_decoder:
+            if prompt_lengths is None or len(prompt_lengths) != n:
+                raise ValueError("an encoder-decoder policy needs one prompt length per context")
+            from textgym.agents.seq2seq_value_head import Seq2SeqDecoding
 
-            new_ids, new_mask, _ = left_pad([c[k:] for c, k in zip(contexts, reuse)], pad_id)
-            cache, past_mask = stack_row_caches(row_caches, reuse, DynamicCache())
-            mask = torch.cat([past_mask, new_mask], dim=1)
-            positions = ((mask.cumsum(-1) - 1).clamp(min=0))[:, past_mask.shape[1] :]
-            logits, _, cache = model(
-                new_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            )
+            state = Seq2SeqDecoding(model, contexts, prompt_lengths, pad_id)
         else:
-            ids, mask, positions = left_pad(contexts, pad_id)
-            logits, _, cache = model(
-                ids, attention_mask=mask, position_ids=positions, use_cache=True
-            )
-        next_logits = logits[:, -1]
-        next_pos = positions[:, -1] + 1
-
-        def keep_cache(batch_rows: torch.Tensor) -> None:
-            """Save the caches of these batch entries before they leave the batch: every
-            token fed so far, which is the context and all but the last sampled token."""
-            if row_caches is None:
-                return
-            for b in batch_rows.tolist():
-                r = int(rows[b])
-                fed = np.concatenate([contexts[r], np.asarray(out[r][:-1], dtype=np.int64)])
-                row_caches[r] = extract_row_cache(cache, b, mask[b], fed)
+            state = _CausalDecoding(model, contexts, pad_id, row_caches)
+        next_logits = state.next_logits
 
         for step in range(limit):
             if temperature == 0:
@@ -153,23 +192,14 @@ def sample_turns(
                     logps[row].append(lp)
             live = ~torch.isin(tokens, stops)
             if not live.any() or step == limit - 1:
-                keep_cache(torch.arange(len(rows)))
+                state.leave(torch.arange(len(rows)), rows, out)
                 break
             if not live.all():
-                keep_cache((~live).nonzero().squeeze(-1))
+                state.leave((~live).nonzero().squeeze(-1), rows, out)
                 keep = live.nonzero().squeeze(-1)
-                rows, tokens, next_pos, mask = rows[keep], tokens[keep], next_pos[keep], mask[keep]
-                cache = _reorder_cache(cache, keep)
-            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype)], dim=1)
-            logits, _, cache = model(
-                tokens[:, None],
-                attention_mask=mask,
-                position_ids=next_pos[:, None],
-                past_key_values=cache,
-                use_cache=True,
-            )
-            next_logits = logits[:, -1]
-            next_pos = next_pos + 1
+                rows, tokens = rows[keep], tokens[keep]
+                state.select(keep)
+            next_logits = state.feed(tokens)
         if logprobs_out is not None:
             logprobs_out.extend(logps)
         return [np.asarray(turn, dtype=np.int64) for turn in out]

@@ -1,4 +1,5 @@
-"""``PolicyAgent``: a trained (or any local) causal LM acting through the Agent protocol."""
+"""``PolicyAgent``: a trained (or any local) language model acting through the Agent
+protocol: a causal LM or an encoder-decoder."""
 
 from __future__ import annotations
 
@@ -52,9 +53,15 @@ class PolicyAgent:
         self.generator.manual_seed(self.seed if seed is None else self.seed * 1_000_003 + seed)
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        obs = np.asarray(obs)
+        # The prompt ends where the agent's first token is (an encoder-decoder policy
+        # encodes it); before the first turn the whole observation is the prompt.
+        written = np.flatnonzero(np.asarray(info.get("agent_mask", ()), dtype=bool)[: len(obs)])
+        prompt_len = int(written[0]) if len(written) else len(obs)
         return sample_turns(
             self.policy,
-            [np.asarray(obs)],
+            [obs],
+            prompt_lengths=[prompt_len],
             stop_token_ids=self.spec.stop_token_ids,
             max_new_tokens=self.max_new_tokens,
             pad_id=self.spec.pad_id,

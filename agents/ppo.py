@@ -12,6 +12,10 @@ One iteration (:meth:`PPO.step`):
    loss and entropy bonus, with gradient clipping and early stopping on KL.
 6. Adapt beta toward the KL target; log the stats.
 
+Steps 2-6 are :meth:`PPO.learn`, usable on any batch of finished episodes. Under
+``accelerate launch`` each process collects its share of the episodes and the processes
+learn as one (:mod:`textgym.agents.distributed`).
+
 Stats use TRL's names; each is explained in :data:`STAT_DOCS`.
 """
 
@@ -19,22 +23,23 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from textgym.agents.distributed import Collective, SingleProcess
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
-    entropy_from_logits,
     gae_over_agent_tokens,
     kl_estimate,
     masked_mean,
     masked_whiten,
     policy_loss,
-    token_logprobs,
     value_loss,
 )
 from textgym.agents.rollouts import EpisodeRecord, collect_episodes, env_spec
@@ -96,38 +101,16 @@ class Batch:
         self.mask[:, 0] = False
         self.scores = torch.tensor([r.reward for r in records], dtype=torch.float32)
         self.lengths = torch.tensor([len(r.tokens) for r in records])
+        self.prompt_lengths = torch.tensor([r.prompt_length for r in records])
 
     def __len__(self) -> int:
         return self.ids.shape[0]
 
 
-def forward_scores(
-    model: ValueHeadLM,
-    ids,
-    attention,
-    *,
-    with_entropy: bool = False,
-    entropy_grad: bool = True,
-):
-    """Per-token log-probs and values (aligned with the token they score) in one pass.
-
-    ``entropy_grad=False`` computes the entropy outside the autograd graph: with no
-    entropy bonus it is only a logged stat, and backpropagating a zero-weighted full-vocab
-    softmax through every token cost about a sixth of the update."""
-    positions = torch.arange(ids.shape[1]).expand_as(ids)
-    logits, values, _ = model(ids, attention_mask=attention, position_ids=positions)
-    logp = token_logprobs(logits, ids)
-    # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
-    v = torch.nn.functional.pad(values[:, :-1].float(), (1, 0))
-    entropy = None
-    if with_entropy:
-        entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
-    return logp, v, entropy
-
-
 def score_batch(model: ValueHeadLM, batch: Batch, chunk: int, *, with_entropy: bool = False):
-    """:func:`forward_scores` over the batch in chunks of similar length, each cut to its
-    own longest episode: one long episode no longer pads every row to its length.
+    """``model.score_tokens`` (log-probs, values, entropies) over the batch in chunks of
+    similar length, each cut to its own longest episode: one long episode no longer pads
+    every row to its length.
     Padding positions hold arbitrary values (0 past the chunk's longest row); every use of
     them is masked."""
     n, width = batch.ids.shape
@@ -137,8 +120,11 @@ def score_batch(model: ValueHeadLM, batch: Batch, chunk: int, *, with_entropy: b
     for start in range(0, n, chunk):
         idx = order[start : start + chunk]
         w = int(batch.lengths[idx].max())
-        lp, v, ent = forward_scores(
-            model, batch.ids[idx, :w], batch.attention[idx, :w], with_entropy=with_entropy
+        lp, v, ent = model.score_tokens(
+            batch.ids[idx, :w],
+            batch.attention[idx, :w],
+            batch.prompt_lengths[idx],
+            with_entropy=with_entropy,
         )
         logp[idx, :w], values[idx, :w] = lp.float(), v
         if entropy is not None:
@@ -151,9 +137,15 @@ class PPO:
 
     Args:
         envs: a Gymnasium vector env of token-sequence envs (``gym.make_vec(id, n)``).
-        policy: the :class:`ValueHeadLM` to train.
-        config: :class:`PPOConfig`.
-        ref: the frozen reference; default a frozen copy of ``policy`` as given.
+        policy: the :class:`ValueHeadLM` to train (causal or encoder-decoder, with or
+            without LoRA adapters).
+        config: :class:`PPOConfig`; its batch sizes are global, split evenly over processes.
+        ref: the frozen reference; default a frozen copy of ``policy`` as given, or, for a
+            policy with adapters, the policy itself with its adapters switched off (no
+            second copy of the weights).
+        parallel: the process group for data-parallel training
+            (:class:`~textgym.agents.distributed.DataParallel` under ``accelerate launch``);
+            default one process.
     """
 
     def __init__(
@@ -162,6 +154,7 @@ class PPO:
         policy: ValueHeadLM,
         config: PPOConfig | None = None,
         ref: ValueHeadLM | None = None,
+        parallel: Collective | None = None,
     ):
         if not isinstance(envs, gym.vector.VectorEnv):
             raise TypeError("PPO needs a Gymnasium vector env: gym.make_vec(env_id, num_envs=n)")
@@ -174,12 +167,24 @@ class PPO:
                 f"the policy has {embeddings} token embeddings but the env's vocabulary has "
                 f"{self.spec.vocab_size}; call policy.resize_token_embeddings(len(tokenizer))"
             )
+        self.parallel = parallel or SingleProcess()
+        world = self.parallel.world_size
+        for name in ("episodes_per_iteration", "mini_batch_size"):
+            if getattr(self.config, name) % world:
+                raise ValueError(
+                    f"PPOConfig.{name} ({getattr(self.config, name)}) must be a multiple of "
+                    f"the number of processes ({world}): each takes an equal share"
+                )
+        # Every process starts from the main process's weights.
+        self.parallel.broadcast_parameters(policy)
         self.policy = policy
-        self.ref = ref if ref is not None else policy.frozen_copy()
+        if ref is None and not policy.has_adapters:
+            ref = policy.frozen_copy()
+        self.ref = ref
         cfg = self.config
-        self.optimizer = torch.optim.Adam(
-            policy.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps
-        )
+        # Frozen base weights (LoRA) get no optimizer state.
+        self.trainable = [p for p in policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(self.trainable, lr=cfg.learning_rate, eps=cfg.adam_eps)
         total = cfg.total_iterations
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -192,9 +197,29 @@ class PPO:
             if cfg.adaptive_kl
             else FixedKLController(cfg.init_kl_coef)
         )
-        # The one source of randomness: sampling and minibatch order.
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        # The one source of randomness: sampling and minibatch order (one stream per
+        # process, so processes sample different episodes).
+        self.generator = torch.Generator().manual_seed(self._seed_for())
         self.iteration = 0
+
+    def _seed_for(self, *keys: int) -> int:
+        """A seed derived from the config's seed, ``keys`` and, with several processes,
+        this process's rank. ``_seed_for()`` is the config's seed itself on one process."""
+        parts = [self.config.seed, *keys]
+        if self.parallel.world_size > 1:
+            parts.append(self.parallel.rank)
+        elif not keys:
+            return self.config.seed
+        return int(np.random.SeedSequence(parts).generate_state(1)[0])
+
+    @contextmanager
+    def reference(self) -> Iterator[ValueHeadLM]:
+        """The frozen KL reference: ``ref``, or the policy with its adapters off."""
+        if self.ref is not None:
+            yield self.ref
+        else:
+            with self.policy.adapters_disabled() as base:
+                yield base
 
     # ---- one iteration ------------------------------------------------------------------
 
@@ -202,19 +227,37 @@ class PPO:
         """Run one PPO iteration; return its stats."""
         cfg = self.config
         t0 = time.perf_counter()
-        # 1. Rollout.
+        # 1. Rollout: this process's share of the iteration's episodes.
         rollout_times: dict[str, float] = {}
         records = collect_episodes(
             self.envs,
             self.policy,
-            cfg.episodes_per_iteration,
-            seed=int(np.random.SeedSequence([cfg.seed, self.iteration]).generate_state(1)[0]),
+            cfg.episodes_per_iteration // self.parallel.world_size,
+            seed=self._seed_for(self.iteration),
             generator=self.generator,
             max_new_tokens=cfg.max_new_tokens,
             temperature=cfg.temperature,
             timings=rollout_times,
             reuse_kv_cache=cfg.reuse_kv_cache,
         )
+        t1 = time.perf_counter()
+        stats = self.learn(records)
+        stats.update(
+            {
+                "time/ppo/rollout": t1 - t0,
+                "time/ppo/generate": rollout_times["generate"],
+                "time/ppo/env": rollout_times["env"],
+                "tokens/generated": rollout_times["generated_tokens"],
+                "time/ppo/total": time.perf_counter() - t0,
+            }
+        )
+        return stats
+
+    def learn(self, records: list[EpisodeRecord]) -> dict[str, float]:
+        """Steps 2-6 on finished episodes (under data parallelism, this process's share of
+        the global batch; every process calls it with the same number of episodes)."""
+        cfg = self.config
+        par = self.parallel
         t1 = time.perf_counter()
         batch = Batch(records, self.spec.pad_id)
 
@@ -225,7 +268,8 @@ class PPO:
             old_logp, old_values, entropy = score_batch(
                 self.policy, batch, chunk, with_entropy=True
             )
-            ref_logp, _, _ = score_batch(self.ref, batch, chunk)
+            with self.reference() as ref:
+                ref_logp, _, _ = score_batch(ref, batch, chunk)
         mask = batch.mask.float()
 
         # 3. Per-token rewards: -beta * KL_t, plus the env reward on the last agent token.
@@ -238,68 +282,86 @@ class PPO:
         rows = torch.arange(len(batch))[has_action]
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
-        # 4. Advantages over agent tokens only, then whitened over the batch.
+        # 4. Advantages over agent tokens only, then whitened over the (global) batch.
         advantages, returns = gae_over_agent_tokens(
             rewards, old_values * mask, mask, cfg.gamma, cfg.lam
         )
-        raw_adv_mean = masked_mean(advantages, mask)
+        token_sums = par.all_reduce_sum(
+            torch.stack([(advantages * mask).sum(), (returns * mask).sum(), mask.sum()])
+        )
+        raw_adv_mean, returns_mean = token_sums[:2] / token_sums[2].clamp(min=1.0)
         if cfg.whiten_advantages:
-            advantages = masked_whiten(advantages, mask)
+            advantages = masked_whiten(advantages, mask, all_reduce=par.all_reduce_sum)
         t2 = time.perf_counter()
 
         # 5. The PPO update.
         update_stats = self._update(batch, old_logp, old_values, advantages, returns)
         t3 = time.perf_counter()
 
-        # 6. Adapt beta, advance the schedule, report.
-        mean_kl = float((kl.sum(1)).mean())
-        self.kl_ctl.update(mean_kl, len(batch))
+        # 6. Adapt beta from the mean KL of every episode, advance the schedule, report.
+        # Per-episode figures are gathered from all processes first.
+        episodes = par.all_gather(
+            torch.stack(
+                [
+                    batch.scores,
+                    torch.tensor([float(r.success) for r in records]),
+                    kl.sum(1),
+                    (entropy * mask).sum(1),
+                    non_score.sum(1),
+                    mask.sum(1),
+                    batch.lengths.float(),
+                ],
+                dim=1,
+            )
+        )
+        scores, success, episode_kl = episodes[:, 0], episodes[:, 1], episodes[:, 2]
+        mean_kl = float(episode_kl.mean())
+        self.kl_ctl.update(mean_kl, len(episodes))
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.iteration += 1
-        scores = batch.scores
-        stats = {
+        return {
             "iteration": self.iteration,
             "env/reward_mean": float(scores.mean()),
             "env/reward_std": float(scores.std()) if len(scores) > 1 else 0.0,
-            "env/success_rate": float(np.mean([r.success for r in records])),
+            "env/success_rate": float(success.mean()),
             "objective/kl": mean_kl,
             "objective/kl_coef": beta,
-            "objective/entropy": float((entropy * mask).sum(1).mean()),
-            "ppo/mean_non_score_reward": float(non_score.sum(1).mean()),
+            "objective/entropy": float(episodes[:, 3].mean()),
+            "ppo/mean_non_score_reward": float(episodes[:, 4].mean()),
             "ppo/mean_scores": float(scores.mean()),
             "ppo/policy/advantages_mean": float(raw_adv_mean),
-            "ppo/returns/mean": float(masked_mean(returns, mask)),
+            "ppo/returns/mean": float(returns_mean),
             "ppo/learning_rate": lr,
-            "tokens/agent_tokens_mean": float(mask.sum(1).mean()),
-            "tokens/episode_len_mean": float(batch.lengths.float().mean()),
-            "time/ppo/rollout": t1 - t0,
-            "time/ppo/generate": rollout_times["generate"],
-            "time/ppo/env": rollout_times["env"],
-            "tokens/generated": rollout_times["generated_tokens"],
+            "tokens/agent_tokens_mean": float(episodes[:, 5].mean()),
+            "tokens/episode_len_mean": float(episodes[:, 6].mean()),
             "time/ppo/forward": t2 - t1,
             "time/ppo/optimize": t3 - t2,
-            "time/ppo/total": time.perf_counter() - t0,
             **update_stats,
         }
-        return stats
 
     def _update(self, batch: Batch, old_logp, old_values, advantages, returns) -> dict:
         cfg = self.config
+        par = self.parallel
         n = len(batch)
+        mini_batch = cfg.mini_batch_size // par.world_size  # this process's share
         sums: dict[str, float] = defaultdict(float)
         steps = skipped = epochs_done = 0
         self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
         stop = False
         for _ in range(cfg.ppo_epochs):
             order = torch.randperm(n, generator=self.generator)
-            for start in range(0, n, cfg.mini_batch_size):  # the last partial minibatch too
-                idx = order[start : start + cfg.mini_batch_size]
+            for start in range(0, n, mini_batch):  # the last partial minibatch too
+                idx = order[start : start + mini_batch]
                 width = int(batch.lengths[idx].max())
                 ids, att = batch.ids[idx, :width], batch.attention[idx, :width]
                 mb_mask = batch.mask[idx, :width].float()
-                logp, values, entropy = forward_scores(
-                    self.policy, ids, att, with_entropy=True, entropy_grad=cfg.ent_coef > 0
+                logp, values, entropy = self.policy.score_tokens(
+                    ids,
+                    att,
+                    batch.prompt_lengths[idx],
+                    with_entropy=True,
+                    entropy_grad=cfg.ent_coef > 0,
                 )
                 pg_loss, pg_stats = policy_loss(
                     logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range
@@ -313,12 +375,27 @@ class PPO:
                 )
                 ent = masked_mean(entropy, mb_mask)
                 loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * ent
-                if float(pg_stats["ratio_mean"]) > cfg.ratio_threshold:
+                # The safeguards read the minibatch's mean ratio and KL over every
+                # process's tokens, so all processes skip or stop together.
+                tokens = mb_mask.sum()
+                total_tokens, ratio_sum, approxkl_sum = par.all_reduce_sum(
+                    torch.stack(
+                        [tokens, pg_stats["ratio_mean"] * tokens, pg_stats["approxkl"] * tokens]
+                    )
+                )
+                ratio_mean = float(ratio_sum / total_tokens.clamp(min=1.0))
+                approxkl = float(approxkl_sum / total_tokens.clamp(min=1.0))
+                if ratio_mean > cfg.ratio_threshold:
                     skipped += 1
                     continue
+                if par.world_size > 1:
+                    # Local token mean -> this process's part of the global token mean;
+                    # averaging gradients over processes then gives the global gradient.
+                    loss = loss * (tokens * par.world_size / total_tokens.clamp(min=1.0))
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                par.average_gradients(self.trainable)
+                torch.nn.utils.clip_grad_norm_(self.trainable, cfg.max_grad_norm)
                 self.optimizer.step()
                 steps += 1
                 for key, value in (
@@ -334,13 +411,15 @@ class PPO:
                     ("ppo/val/clipfrac", vf_stats["clipfrac"]),
                 ):
                     sums[key] += value.item()
-                if cfg.early_stopping and float(pg_stats["approxkl"]) > 1.5 * cfg.target_kl:
+                if cfg.early_stopping and approxkl > 1.5 * cfg.target_kl:
                     stop = True
                     break
             epochs_done += 1
             if stop:
                 break
-        stats = {key: value / max(steps, 1) for key, value in sums.items()}
+        keys = sorted(sums)
+        averaged = par.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64))
+        stats = {k: float(v) / par.world_size / max(steps, 1) for k, v in zip(keys, averaged)}
         stats["ppo/epochs_done"] = float(epochs_done)
         stats["ppo/skipped_minibatches"] = float(skipped)
         return stats

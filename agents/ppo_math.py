@@ -7,6 +7,8 @@ aligned with the token they score (``logp[b, t] = log pi(x_t | x_<t)``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = [
@@ -57,13 +59,24 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+def masked_whiten(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    shift_mean: bool = True,
+    all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Normalise ``x`` with the mean and (unbiased) std of its masked entries only; padding
-    and env tokens neither enter the statistics nor change."""
-    mean = masked_mean(x, mask)
+    and env tokens neither enter the statistics nor change.
+
+    ``all_reduce`` (a sum over processes) makes the statistics those of every process's
+    entries together, for data-parallel PPO."""
+    reduce = all_reduce or (lambda t: t)
+    mask = mask.to(x.dtype)
+    total, count = reduce(torch.stack([(x * mask).sum(), mask.sum()]))
+    mean = total / count.clamp(min=1.0)
     centred = x - mean
-    n = mask.sum().clamp(min=2.0)
-    var = (centred.pow(2) * mask).sum() / (n - 1)
+    n = count.clamp(min=2.0)
+    var = reduce((centred.pow(2) * mask).sum()) / (n - 1)
     out = centred * torch.rsqrt(var + 1e-8)
     if not shift_mean:
         out = out + mean

@@ -30,6 +30,16 @@ class EpisodeRecord:
     reward: float  # sum of env rewards
     success: bool
     truncated: bool
+    # Length of the reset observation (the task prompt). An encoder-decoder policy encodes
+    # it and decodes the rest; None: the tokens before the first agent token.
+    prompt_len: int | None = None
+
+    @property
+    def prompt_length(self) -> int:
+        if self.prompt_len is not None:
+            return self.prompt_len
+        first = np.flatnonzero(self.agent_mask)
+        return int(first[0]) if len(first) else len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ def collect_episodes(
     while len(records) < n_episodes:
         round_seed = int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
         obs, info = envs.reset(seed=round_seed)
+        prompt_lens = [len(o) for o in obs]
         done = np.zeros(n, dtype=bool)
         returns = np.zeros(n, dtype=np.float64)
         finished: list[EpisodeRecord | None] = [None] * n
@@ -125,6 +136,7 @@ def collect_episodes(
                 temperature=temperature,
                 max_positions=max_positions,
                 row_caches=live_caches,
+                prompt_lengths=[prompt_lens[i] for i in live],
             )
             if live_caches is not None:
                 for i, cache in zip(live, live_caches):
@@ -151,7 +163,12 @@ def collect_episodes(
                     mask = np.asarray(final_info["agent_mask"][i], dtype=bool)[: len(tokens)]
                     success = _row(final_info, "success", i)
                     finished[i] = EpisodeRecord(
-                        tokens, mask, float(returns[i]), bool(success), bool(truncated[i])
+                        tokens,
+                        mask,
+                        float(returns[i]),
+                        bool(success),
+                        bool(truncated[i]),
+                        prompt_lens[i],
                     )
                     done[i] = True
                     caches[i] = None

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from textgym.agents.config_checks import require_positive_ints
 from textgym.agents.oracle import OracleAgent
-from textgym.agents.ppo_math import masked_mean, token_logprobs
+from textgym.agents.ppo_math import masked_mean
 from textgym.agents.rollouts import EpisodeRecord
 from textgym.agents.value_head import ValueHeadLM
 from textgym.rollout import run_episode
@@ -87,9 +87,9 @@ def sft(
             att[row, : len(d.tokens)] = 1
             mask[row, : len(d.tokens)] = torch.as_tensor(d.agent_mask, dtype=torch.float32)
         mask[:, 0] = 0.0
-        positions = torch.arange(width).expand_as(ids)
-        logits, _, _ = policy(ids, attention_mask=att, position_ids=positions)
-        loss = -masked_mean(token_logprobs(logits, ids), mask)
+        prompts = torch.tensor([d.prompt_length for d in chosen])
+        logp, _, _ = policy.score_tokens(ids, att, prompts)
+        loss = -masked_mean(logp, mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import gymnasium as gym
 from tqdm.auto import tqdm
 
 from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from textgym.agents.distributed import Collective, from_environment
+from textgym.agents.lora import LoraSettings, add_lora
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
 from textgym.agents.ppo import PPO
 from textgym.agents.ppo_config import PPOConfig
@@ -25,7 +28,10 @@ from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
 from textgym.vector import make_vec
 
-__all__ = ["train_sft", "train_ppo", "make_policy"]
+__all__ = ["train_sft", "train_ppo", "make_policy", "ARCHITECTURES"]
+
+#: Policies built from a config: a tiny GPT-2 or a tiny T5 (encoder-decoder).
+ARCHITECTURES = ("causal", "seq2seq")
 
 
 def make_policy(
@@ -34,8 +40,12 @@ def make_policy(
     *,
     seed: int = 0,
     n_positions: int | None = None,
+    arch: str = "causal",
 ) -> ValueHeadLM:
-    """A policy for ``env``: loaded from a local folder, or a tiny GPT-2 from config."""
+    """A policy for ``env``: loaded from a local folder (either architecture), or built
+    from a config: a tiny GPT-2 (``arch="causal"``) or a tiny T5 (``arch="seq2seq"``)."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
     spec = env_spec(env)
     if init is not None:
         policy = ValueHeadLM.from_pretrained(init)
@@ -44,6 +54,11 @@ def make_policy(
         return policy
     tokenizer = env.unwrapped.tokenizer if hasattr(env, "unwrapped") else None
     eos = getattr(tokenizer, "eos_token_id", 1) if tokenizer is not None else 1
+    if arch == "seq2seq":
+        from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
+
+        t5 = tiny_t5_config(spec.vocab_size, eos_token_id=eos, pad_token_id=spec.pad_id)
+        return Seq2SeqValueHeadLM.from_config(t5, seed=seed)
     positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
     config = tiny_gpt2_config(
         spec.vocab_size, n_positions=positions, eos_token_id=eos, pad_token_id=spec.pad_id
@@ -58,12 +73,14 @@ def train_sft(
     *,
     init: str | os.PathLike | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    arch: str = "causal",
     progress: bool = True,
 ) -> Path:
-    """Behaviour-clone the oracle of ``env_id``; save the model to ``out_dir``."""
+    """Behaviour-clone the oracle of ``env_id``; save the model to ``out_dir``. ``arch``
+    picks the model built from a config when there is no ``init``."""
     cfg = config or SFTConfig()
     env = gym.make(env_id, **(env_kwargs or {}))
-    policy = make_policy(env, init, seed=cfg.seed)
+    policy = make_policy(env, init, seed=cfg.seed, arch=arch)
     demos = oracle_demonstrations(env, cfg.demonstrations, seed=cfg.seed, progress=progress)
     losses = sft(policy, demos, cfg, pad_id=env_spec(env).pad_id, progress=progress)
     env.close()
@@ -75,6 +92,7 @@ def train_sft(
                 "config": cfg.__dict__,
                 "env": env_id,
                 "env_kwargs": env_kwargs or {},
+                "arch": policy.architecture,
                 "losses": losses,
             }
         )
@@ -93,51 +111,72 @@ def train_ppo(
     env_kwargs: dict[str, Any] | None = None,
     resume: bool = False,
     vectorization_mode: str = "sync",
+    arch: str = "causal",
+    lora: LoraSettings | None = None,
+    parallel: Collective | None = None,
     progress: bool = True,
 ) -> tuple[PPO, list[dict[str, Any]]]:
     """Train with PPO for ``iterations`` (default ``config.total_iterations``).
 
+    ``arch`` picks the model built from a config when there is no ``init``; ``lora``
+    trains low-rank adapters on a frozen base instead of every weight (needs peft).
+
     With ``resume``, continue from the latest checkpoint in ``out_dir`` (its config wins);
     the iterations that follow match an uninterrupted run with the same seed.
+
+    Under ``accelerate launch`` (``parallel`` defaults to what the launcher set up) every
+    process runs ``num_envs`` envs and collects its share of each iteration's episodes;
+    the main process alone writes logs, checkpoints and the model.
     """
+    parallel = parallel or from_environment()
+    main = parallel.is_main
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # "sync", "async" or "threaded" (tool calls of the envs overlap; textgym.vector).
     envs = make_vec(env_id, num_envs, vectorization_mode, **(env_kwargs or {}))
-    log = MetricsLog(out)
+    log = MetricsLog(out) if main else None
     checkpoints = out / "checkpoints"
     found = latest_checkpoint(checkpoints) if resume else None
     if resume and found is None:
         raise FileNotFoundError(f"--resume: no checkpoint under {checkpoints}")
     if found is not None:
-        ppo = load_checkpoint(found, envs)
-        log.truncate_after(ppo.iteration)
+        ppo = load_checkpoint(found, envs, parallel)
+        if log is not None:
+            log.truncate_after(ppo.iteration)
     else:
         cfg = config or PPOConfig()
         env = gym.make(env_id, **(env_kwargs or {}))
-        policy = make_policy(env, init, seed=cfg.seed)
+        policy = make_policy(env, init, seed=cfg.seed, arch=arch)
         env.close()
-        ppo = PPO(envs, policy, cfg)
-        log.truncate_after(0)
-        (out / "run.json").write_text(
-            json.dumps(
-                {
-                    "env": env_id,
-                    "env_kwargs": env_kwargs or {},
-                    "init": str(init) if init else None,
-                    "num_envs": num_envs,
-                    "config": ppo.config.to_dict(),
-                },
-                indent=2,
-            )
-        )
+        if lora is not None:
+            add_lora(policy, lora)
+        ppo = PPO(envs, policy, cfg, parallel=parallel)
+        if log is not None:
+            log.truncate_after(0)
+            run = {
+                "env": env_id,
+                "env_kwargs": env_kwargs or {},
+                "init": str(init) if init else None,
+                "num_envs": num_envs,
+                "processes": parallel.world_size,
+                "arch": policy.architecture,
+                "lora": asdict(lora) if lora is not None else None,
+                "config": ppo.config.to_dict(),
+            }
+            (out / "run.json").write_text(json.dumps(run, indent=2))
     total = iterations if iterations is not None else ppo.config.total_iterations
     every = ppo.config.checkpoint_every
-    bar = tqdm(total=total, initial=min(ppo.iteration, total), desc="ppo", disable=not progress)
+    bar = tqdm(
+        total=total,
+        initial=min(ppo.iteration, total),
+        desc="ppo",
+        disable=not (progress and main),
+    )
     try:
         while ppo.iteration < total:
             stats = ppo.step()
-            log.log(stats)
+            if log is not None:
+                log.log(stats)
             bar.update(1)
             bar.set_postfix(
                 reward=f"{stats['env/reward_mean']:.3f}", kl=f"{stats['objective/kl']:.2f}"
@@ -146,13 +185,16 @@ def train_ppo(
                 save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
+    envs.close()
+    if not main:
+        return ppo, []
     ppo.policy.save_pretrained(out / "policy")
     rows = read_jsonl(log.path)
     if rows:
         plot_learning_curve(rows, out / "learning_curve.png", title=f"PPO on {env_id}")
-    envs.close()
     return ppo, rows
 
 

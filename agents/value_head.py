@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModelForCausalLM, GPT2Config, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel
 from transformers.utils import logging as hf_logging
+
+from textgym.agents.ppo_math import entropy_from_logits, token_logprobs
 
 __all__ = ["ValueHeadLM", "tiny_gpt2_config"]
 
@@ -74,7 +76,14 @@ class ValueHeadLM(nn.Module):
 
     Args:
         model: any ``transformers`` causal LM (``AutoModelForCausalLM``).
+
+    :class:`~textgym.agents.seq2seq_value_head.Seq2SeqValueHeadLM` is the encoder-decoder
+    sibling; both offer :meth:`score_tokens`, the one call PPO and SFT make.
     """
+
+    #: How checkpoints of this class are built and loaded.
+    auto_class = AutoModelForCausalLM
+    is_encoder_decoder = False
 
     def __init__(self, model: PreTrainedModel):
         super().__init__()
@@ -92,7 +101,7 @@ class ValueHeadLM(nn.Module):
         state = torch.random.get_rng_state()
         try:
             torch.manual_seed(seed)
-            return cls(AutoModelForCausalLM.from_config(config))
+            return cls(cls.auto_class.from_config(config))
         finally:
             torch.random.set_rng_state(state)
 
@@ -122,13 +131,61 @@ class ValueHeadLM(nn.Module):
         values = self.v_head(out.hidden_states[-1]).squeeze(-1)
         return out.logits, values, out.get(cache_name)
 
+    def score_tokens(
+        self,
+        ids: torch.Tensor,
+        attention: torch.Tensor,
+        prompt_lengths: torch.Tensor | None = None,
+        *,
+        with_entropy: bool = False,
+        entropy_grad: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Per-token log-probs, values and (optionally) entropies of right-padded episodes,
+        each aligned with the token it scores: ``logp[b, t] = log pi(x_t | x_<t)`` and
+        ``v[b, t]`` is the value of the state in which ``x_t`` was chosen. One forward pass.
+
+        ``prompt_lengths`` is unused here (a causal LM reads the prompt as ordinary
+        context); the encoder-decoder model needs it to split prompt from continuation.
+
+        ``entropy_grad=False`` computes the entropy outside the autograd graph: with no
+        entropy bonus it is only a logged stat, and backpropagating a zero-weighted
+        full-vocab softmax through every token cost about a sixth of the PPO update."""
+        positions = torch.arange(ids.shape[1]).expand_as(ids)
+        logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
+        logp = token_logprobs(logits, ids)
+        # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
+        v = torch.nn.functional.pad(values[:, :-1].float(), (1, 0))
+        entropy = None
+        if with_entropy:
+            entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
+        return logp, v, entropy
+
     def _cache_argument(self) -> str:
         # transformers 5.24 renamed ``past_key_values`` to ``cache``; accept both.
         name = getattr(self, "_cache_name", None)
         if name is None:
-            forward = inspect.signature(self.model.forward).parameters
+            forward = inspect.signature(self.backbone.forward).parameters
             name = self._cache_name = "cache" if "cache" in forward else "past_key_values"
         return name
+
+    @property
+    def backbone(self) -> PreTrainedModel:
+        """The transformers model itself, under any peft wrapper."""
+        return self.model.get_base_model() if self.has_adapters else self.model
+
+    @property
+    def has_adapters(self) -> bool:
+        """Whether the LM carries peft adapters (:func:`textgym.agents.lora.add_lora`)."""
+        return hasattr(self.model, "disable_adapter") and hasattr(self.model, "peft_config")
+
+    @contextmanager
+    def adapters_disabled(self) -> Iterator[ValueHeadLM]:
+        """This model with its adapters off: the frozen base, used as the KL reference
+        without a second copy of the weights."""
+        if not self.has_adapters:
+            raise ValueError("this policy has no adapters to disable")
+        with self.model.disable_adapter():
+            yield self
 
     def resize_token_embeddings(self, size: int) -> None:
         """Grow the vocabulary (e.g. after adding the protocol markers)."""
@@ -143,28 +200,54 @@ class ValueHeadLM(nn.Module):
         return ref
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Save the LM (``save_pretrained``, safetensors) and the value head beside it."""
+        """Save the LM (``save_pretrained``, safetensors) and the value head beside it.
+
+        A policy with adapters saves its merged weights, so the folder loads anywhere
+        without peft, and the adapters themselves in ``adapter/``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        if self.has_adapters:
+            from textgym.agents.lora import adapter_path, merged_copy
+
+            merged_copy(self).save_pretrained(path)
+            self.model.save_pretrained(str(adapter_path(path)))
+            return
         with quiet_transformers():
             self.model.save_pretrained(path, safe_serialization=True)
         save_file(
             {k: v.contiguous() for k, v in self.v_head.state_dict().items()},
             str(path / VALUE_HEAD_FILE),
         )
-        (path / META_FILE).write_text(json.dumps({"format": 1, "value_head": VALUE_HEAD_FILE}))
+        meta = {"format": 1, "value_head": VALUE_HEAD_FILE, "architecture": self.architecture}
+        (path / META_FILE).write_text(json.dumps(meta))
+
+    @property
+    def architecture(self) -> str:
+        return "seq2seq" if self.is_encoder_decoder else "causal"
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> ValueHeadLM:
-        """Load a local checkpoint. A plain causal LM folder (no value head) gets a new,
-        zero-initialised head."""
+        """Load a local checkpoint. A plain LM folder (no value head) gets a new,
+        zero-initialised head. ``ValueHeadLM.from_pretrained`` of an encoder-decoder folder
+        returns a :class:`~textgym.agents.seq2seq_value_head.Seq2SeqValueHeadLM`, so every
+        loader of policies takes both."""
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no model folder at {str(path)!r}")
+        if cls is ValueHeadLM and _is_encoder_decoder(path):
+            from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM
+
+            return Seq2SeqValueHeadLM.from_pretrained(path)
         with quiet_transformers():
-            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+            model = cls.auto_class.from_pretrained(path, local_files_only=True)
         out = cls(model)
         head = path / VALUE_HEAD_FILE
         if head.exists():
             out.v_head.load_state_dict(load_file(str(head)))
         return out
+
+
+def _is_encoder_decoder(path: Path) -> bool:
+    with quiet_transformers():
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+    return bool(getattr(config, "is_encoder_decoder", False))

@@ -11,7 +11,6 @@ from textgym import make_tokenizer
 from textgym.agents import ValueHeadLM, tiny_gpt2_config
 from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import RowCache, reusable_prefix
-from textgym.agents.ppo import forward_scores
 from textgym.agents.rollouts import collect_episodes
 
 TOK = make_tokenizer()
@@ -56,7 +55,7 @@ def test_second_turn_log_probs_match_a_fresh_encoding():
     second = _turn(model, second_contexts, caches, seed=1, logps=logps)
     for context, turn, lp in zip(second_contexts, second, logps):
         full = torch.as_tensor(np.concatenate([context, turn]))[None]
-        expected, _, _ = forward_scores(model, full, torch.ones_like(full))
+        expected, _, _ = model.score_tokens(full, torch.ones_like(full))
         assert torch.allclose(expected[0, len(context) :], torch.tensor(lp), atol=1e-4)
 
 

@@ -19,7 +19,6 @@ from textgym.agents import (
     tiny_gpt2_config,
 )
 from textgym.agents.generation import left_pad, sample_turns
-from textgym.agents.ppo import forward_scores
 from textgym.agents.rollouts import EpisodeRecord
 
 TOK = make_tokenizer()
@@ -102,7 +101,7 @@ def test_rollout_and_training_forward_score_tokens_identically():
     policy.train()  # the update must score in the same (dropout-free) mode regardless
     for context, turn, logps in zip(contexts, turns, sampled_logps):
         full = torch.as_tensor(np.concatenate([context, turn]))[None]
-        logp, _, _ = forward_scores(policy, full, torch.ones_like(full))
+        logp, _, _ = policy.score_tokens(full, torch.ones_like(full))
         assert torch.allclose(logp[0, len(context) :], torch.tensor(logps), atol=1e-4)
 
 
@@ -245,7 +244,7 @@ def test_scoring_in_length_chunks_matches_one_padded_pass():
         records.append(EpisodeRecord(tokens, mask, 1.0, True, False))
     batch = Batch(records, pad_id=0)
     with torch.no_grad():
-        full = forward_scores(policy, batch.ids, batch.attention, with_entropy=True)
+        full = policy.score_tokens(batch.ids, batch.attention, with_entropy=True)
         chunked = score_batch(policy, batch, chunk=3, with_entropy=True)
     real = batch.attention.bool()
     for a, b in zip(full, chunked):

@@ -100,6 +100,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from textgym.agents import PPOConfig, SFTConfig
+    from textgym.agents.lora import LoraSettings
     from textgym.agents.train import train_ppo, train_sft
 
     if args.env not in gym.registry:
@@ -144,6 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             ),
             init=args.init,
             env_kwargs=env_kwargs,
+            arch=args.arch,
             progress=not args.quiet,
         )
         print(f"saved the SFT model to {out}")
@@ -166,8 +168,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         env_kwargs=env_kwargs,
         resume=args.resume,
         vectorization_mode=args.vector_mode,
+        arch=args.arch,
+        lora=LoraSettings(rank=args.lora_rank) if args.lora_rank else None,
         progress=not args.quiet,
     )
+    if not ppo.parallel.is_main:
+        return 0  # under accelerate launch the main process reports
     last = rows[-1] if rows else {}
     print(
         f"PPO: {ppo.iteration} iterations, last reward_mean {last.get('env/reward_mean', 0):.3f}, "
@@ -279,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", required=True, help="environment id")
     p.add_argument("--out", required=True, help="output folder (model, logs, checkpoints)")
     p.add_argument("--init", default=None, help="start from this local model folder")
+    p.add_argument(
+        "--arch",
+        choices=["causal", "seq2seq"],
+        default="causal",
+        help="policy built from a config when there is no --init: tiny GPT-2 or tiny T5",
+    )
+    p.add_argument(
+        "--lora-rank",
+        type=int,
+        default=0,
+        help="ppo: train LoRA adapters of this rank (needs textgym[peft]); 0: full weights",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="default 1e-3 (sft), 1e-4 (ppo)")
     p.add_argument(

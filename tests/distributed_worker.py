@@ -1,0 +1,99 @@
+"""One process of a data-parallel PPO run, for tests/test_distributed.py.
+
+    accelerate launch --cpu --num_processes 2 tests/distributed_worker.py MODE OUT
+
+MODE ``learn``: every process takes its half of a fixed global batch and runs two PPO
+updates on it. MODE ``train``: two whole PPO iterations, each process collecting its own
+episodes. Afterwards the processes compare their weights; the main process writes
+``OUT/result.json`` (stats, the largest weight difference between processes) and
+the policy to ``OUT/policy``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+import textgym  # noqa: F401  (registers the envs)
+from textgym import make_vec
+from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
+from textgym.agents.distributed import Collective, DataParallel
+from textgym.agents.oracle import OracleAgent
+from textgym.agents.random_agent import RandomAgent
+from textgym.agents.rollouts import EpisodeRecord
+from textgym.rollout import run_episode
+
+ENV = "TextEnv-Calculator-v0"
+GLOBAL_BATCH = 8
+
+
+def fixed_batch() -> list[EpisodeRecord]:
+    """Eight episodes with a learning signal: the oracle (reward 1) and the random agent
+    (reward 0) alternate over train items."""
+    env = gym.make(ENV)
+    agents = [OracleAgent(env), RandomAgent(env, seed=0)]
+    records = []
+    for i in range(GLOBAL_BATCH):
+        ep = run_episode(env, agents[i % 2], seed=i, options={"split": "train", "index": i})
+        records.append(EpisodeRecord(ep.tokens, ep.agent_mask, ep.reward, ep.success, False))
+    env.close()
+    return records
+
+
+def make_ppo(parallel: Collective | None, num_envs: int = 2, ent_coef: float = 0.0) -> PPO:
+    tokens = len(textgym.make_tokenizer())
+    config = tiny_gpt2_config(tokens, n_layer=1, n_embd=32, n_head=2, n_positions=512)
+    policy = ValueHeadLM.from_config(config, seed=0)
+    cfg = PPOConfig(
+        episodes_per_iteration=GLOBAL_BATCH,
+        mini_batch_size=GLOBAL_BATCH,  # one minibatch: the update is order-free
+        ppo_epochs=2,
+        learning_rate=1e-3,
+        max_new_tokens=16,
+        # In "train" mode the untrained policy earns nothing; an entropy bonus still gives
+        # every process a different, non-zero gradient to agree on.
+        ent_coef=ent_coef,
+        seed=0,
+    )
+    return PPO(make_vec(ENV, num_envs), policy, cfg, parallel=parallel)
+
+
+def flat_weights(ppo: PPO) -> torch.Tensor:
+    return torch.cat([t.reshape(-1).float() for t in ppo.policy.state_dict().values()])
+
+
+def main(mode: str, out: Path) -> None:
+    parallel = DataParallel()
+    ppo = make_ppo(parallel, ent_coef=0.0 if mode == "learn" else 0.01)
+    if mode == "learn":
+        share = GLOBAL_BATCH // parallel.world_size
+        mine = fixed_batch()[parallel.rank * share : (parallel.rank + 1) * share]
+        stats = [ppo.learn(mine) for _ in range(2)]
+    else:
+        stats = [ppo.step() for _ in range(2)]
+    weights = parallel.all_gather(flat_weights(ppo)[None])
+    spread = float((weights - weights[0]).abs().max())
+    first_weights = parallel.all_gather_object(float(weights[parallel.rank, 0]))
+    if parallel.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        ppo.policy.save_pretrained(out / "policy")
+        (out / "result.json").write_text(
+            json.dumps(
+                {
+                    "world_size": parallel.world_size,
+                    "max_weight_difference": spread,
+                    "first_weight_per_process": first_weights,
+                    "stats": stats,
+                }
+            )
+        )
+    ppo.envs.close()
+    parallel.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))
