@@ -39,7 +39,7 @@ def measure(mode: str) -> dict:
     from textgym.agents.lora import LoraSettings, add_lora, training_state_bytes
 
     env = gym.make("TextEnv-Calculator-v0")
-    vocab = env.action_space.feature_space.n
+    vocab = int(env.action_space.feature_space.n)
     env.close()
     config = tiny_gpt2_config(vocab, n_layer=LAYERS, n_embd=WIDTH, n_head=HEADS, n_positions=512)
     policy = ValueHeadLM.from_config(config, seed=0)
@@ -65,11 +65,10 @@ def measure(mode: str) -> dict:
 
 def run_child(mode: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, __file__, "--child", mode], capture_output=True, text=True
     )
+    if proc.returncode:
+        raise SystemExit(f"the {mode} run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

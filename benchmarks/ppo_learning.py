@@ -8,9 +8,13 @@ after (greedy and sampled decoding). Two presets:
   target. The figures are the mean positive score (VADER, in [-1, 1]), the mean KL to the
   reference per iteration, and the degeneration metrics of the continuations, so that
   reward hacking ("great great great") would show.
+- ``calculator-t5``: the calculator with the encoder-decoder policy (a tiny T5 from config,
+  ``arch="seq2seq"``). A T5 learns to copy numbers out of its encoder more slowly than
+  GPT-2 does from its context, so its SFT runs longer and is still partial.
 
     .venv/bin/python benchmarks/ppo_learning.py --env calculator   # ~12 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env sentiment    # ~8 min on 2 cores
+    .venv/bin/python benchmarks/ppo_learning.py --env calculator-t5  # ~25 min on 2 cores
 
 Writes benchmarks/results/ppo_learning_<env>.json and .png. Fixed seeds: a rerun on the
 same machine and versions gives the same numbers.
@@ -43,6 +47,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "calculator": {
         "env_id": "TextEnv-Calculator-v0",
         "sft_steps": 140,
+        "demonstrations": 2000,
+        "sft_env_kwargs": {},
+        "iterations": 120,
+        "ppo": {},
+    },
+    "calculator-t5": {
+        "env_id": "TextEnv-Calculator-v0",
+        "arch": "seq2seq",
+        "sft_steps": 1000,
         "demonstrations": 2000,
         "sft_env_kwargs": {},
         "iterations": 120,
@@ -109,8 +122,14 @@ def main(argv=None) -> int:
     started = time.perf_counter()
 
     sft_config = SFTConfig(steps=sft_steps, demonstrations=preset["demonstrations"])
+    arch = preset.get("arch", "causal")
     sft_dir = train_sft(
-        env_id, out / "sft", sft_config, env_kwargs=preset["sft_env_kwargs"], progress=False
+        env_id,
+        out / "sft",
+        sft_config,
+        env_kwargs=preset["sft_env_kwargs"],
+        arch=arch,
+        progress=False,
     )
     sft_minutes = (time.perf_counter() - started) / 60
     env = gym.make(env_id)
@@ -134,6 +153,7 @@ def main(argv=None) -> int:
     kl = [row["objective/kl"] for row in rows]
     result = {
         "env": env_id,
+        "arch": arch,
         "test_episodes": args.episodes,
         "sft_steps": sft_steps,
         "sft_env_kwargs": preset["sft_env_kwargs"],

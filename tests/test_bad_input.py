@@ -169,6 +169,11 @@ def test_a_model_without_room_for_the_markers_is_refused():
             ],
             "no checkpoint",
         ),
+        (
+            ["train", "ppo", "--env", "TextEnv-Calculator-v0", "--out", "{tmp}/lr",
+             "--lora-rank", "-2", "--quiet"],
+            "LoRA rank must be a positive int",
+        ),
         (["demo", "--episodes", "-1"], "episodes must be a positive int"),
         (
             ["leaderboard", "run", "--episodes", "0", "--out", "{tmp}/e"],

@@ -3,6 +3,8 @@ same model with its adapters off (no second copy), and checkpoints resume exactl
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +127,21 @@ def test_lora_on_the_encoder_decoder_policy():
     after = policy.score_tokens(ids, torch.ones_like(ids), prompt)[0].detach()
     assert torch.allclose(before, after, atol=1e-6)  # adapters start at zero
     assert policy.has_adapters and np.isfinite(after.numpy()).all()
+
+
+def test_cli_trains_resumes_and_exports_a_lora_policy(tmp_path):
+    from textgym.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "ppo", "--env", ENV, "--out", str(out), "--lora-rank", "4",
+            "--batch-size", "4", "--mini-batch-size", "2", "--num-envs", "2",
+            "--checkpoint-every", "1", "--quiet"]  # fmt: skip
+    assert main([*argv, "--iterations", "1"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["lora"]["rank"] == 4
+    assert (out / "policy" / "adapter" / "adapter_config.json").exists()
+    assert main([*argv, "--iterations", "2", "--resume"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    # The exported policy evaluates like any other.
+    assert main(["eval", "--agent", f"ppo:{out}", "--env", ENV, "--episodes", "2",
+                 "--quiet"]) == 0  # fmt: skip

@@ -143,11 +143,10 @@ def test_sft_learns_agent_tokens_only():
     ) == [0.0, 0.0]
 
 
-def test_ppo_learns_on_a_third_party_env():
-    """Only the contract: a Sequence(Discrete) env with tokenizer and stop_token_ids."""
-    envs = gym.make_vec("ThirdParty-Magic-v0", num_envs=8, vectorization_mode="sync")
-    policy = tiny_policy(seed=3)
-    cfg = PPOConfig(
+def magic_config() -> PPOConfig:
+    """PPO settings for the learning checks on ThirdParty-Magic-v0 (also used by
+    tests/test_seq2seq.py): no KL penalty, a large step."""
+    return PPOConfig(
         episodes_per_iteration=32,
         mini_batch_size=16,
         learning_rate=3e-3,
@@ -156,7 +155,12 @@ def test_ppo_learns_on_a_third_party_env():
         early_stopping=False,
         seed=0,
     )
-    ppo = PPO(envs, policy, cfg)
+
+
+def test_ppo_learns_on_a_third_party_env():
+    """Only the contract: a Sequence(Discrete) env with tokenizer and stop_token_ids."""
+    envs = gym.make_vec("ThirdParty-Magic-v0", num_envs=8, vectorization_mode="sync")
+    ppo = PPO(envs, tiny_policy(seed=3), magic_config())
     rewards = [ppo.step()["env/reward_mean"] for _ in range(25)]
     envs.close()
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3
