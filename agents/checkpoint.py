@@ -52,9 +52,9 @@ def save_checkpoint(ppo: PPO, root: str | os.PathLike, keep: int = 2) -> Path | 
         if ppo.ref is not None:
             ppo.ref.save_pretrained(tmp / "ref")
         else:  # LoRA: the reference is the base under the adapters
-            from textgym.agents.lora import base_copy
+            from textgym.agents.lora import save_base
 
-            base_copy(ppo.policy).save_pretrained(tmp / "ref")
+            save_base(ppo.policy, tmp / "ref")
         torch.save(
             {
                 "iteration": ppo.iteration,

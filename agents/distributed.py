@@ -80,7 +80,7 @@ class DataParallel(Collective):
         state = PartialState(cpu=True)
         if not dist.is_initialized():
             raise RuntimeError(
-                "no process group: start with `accelerate launch --cpu --num_processes N ...`"
+                "no process group: start with `accelerate launch --multi_gpu --num_processes N ...`"
             )
         self._dist = dist
         self.rank = state.process_index

@@ -30,6 +30,8 @@ __all__ = [
     "merged_copy",
     "base_copy",
     "training_state_bytes",
+    "plain_state_dict",
+    "save_base",
 ]
 
 ADAPTER_DIR = "adapter"
@@ -91,6 +93,35 @@ def load_adapters(
         policy.model, str(adapter_dir), is_trainable=trainable
     )
     return policy
+
+
+def plain_state_dict(policy: ValueHeadLM, *, merge: bool) -> dict[str, torch.Tensor]:
+    """The LM's weights under their original names, without peft's wrappers: with the
+    adapters merged in (the trained policy) or without them (the frozen base, i.e. the
+    reference). Only adapted layers are computed anew; every other tensor is shared with
+    the model, so saving costs no copy of the whole model."""
+    inner = policy.model.get_base_model()
+    deltas: dict[str, torch.Tensor] = {}
+    if merge:
+        for name, module in inner.named_modules():
+            if hasattr(module, "base_layer") and hasattr(module, "get_delta_weight"):
+                for adapter in module.active_adapters:
+                    delta = module.get_delta_weight(adapter).detach()
+                    key = f"{name}.weight"
+                    deltas[key] = deltas[key] + delta if key in deltas else delta
+    out = {}
+    for key, tensor in inner.state_dict().items():
+        if "lora_" in key:
+            continue
+        clean = key.replace(".base_layer.", ".")
+        out[clean] = tensor + deltas[clean] if clean in deltas else tensor
+    return out
+
+
+def save_base(policy: ValueHeadLM, path: str | os.PathLike) -> None:
+    """Save the frozen base under the adapters (with the current value head) as a plain
+    :class:`ValueHeadLM` folder: a LoRA checkpoint's reference."""
+    policy.write(path, plain_state_dict(policy, merge=False))
 
 
 def _plain_copy(policy: ValueHeadLM, *, merge: bool) -> ValueHeadLM:

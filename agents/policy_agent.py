@@ -48,20 +48,22 @@ class PolicyAgent:
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.max_positions = getattr(policy.config, "n_positions", None)
+        self._prompt_len = None
 
     def reset(self, seed: int | None = None) -> None:
+        self._prompt_len: int | None = None
         self.generator.manual_seed(self.seed if seed is None else self.seed * 1_000_003 + seed)
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         obs = np.asarray(obs)
-        # The prompt ends where the agent's first token is (an encoder-decoder policy
-        # encodes it); before the first turn the whole observation is the prompt.
-        written = np.flatnonzero(np.asarray(info.get("agent_mask", ()), dtype=bool)[: len(obs)])
-        prompt_len = int(written[0]) if len(written) else len(obs)
+        if self._prompt_len is None:
+            # The first observation of an episode is its prompt, as in PPO's rollouts (an
+            # encoder-decoder policy encodes it).
+            self._prompt_len = len(obs)
         return sample_turns(
             self.policy,
             [obs],
-            prompt_lengths=[prompt_len],
+            prompt_lengths=[self._prompt_len],
             stop_token_ids=self.spec.stop_token_ids,
             max_new_tokens=self.max_new_tokens,
             pad_id=self.spec.pad_id,

@@ -47,6 +47,22 @@ from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["PPO", "STAT_DOCS", "Batch"]
 
+# A key that keeps minibatch-order seeds apart from rollout seeds.
+_MINIBATCH_ORDER = 0x5EED
+# Update stats, each a token-weighted mean over the iteration's minibatches.
+_UPDATE_STATS = (
+    "ppo/loss/policy",
+    "ppo/loss/value",
+    "ppo/loss/total",
+    "ppo/policy/entropy",
+    "ppo/policy/approxkl",
+    "ppo/policy/policykl",
+    "ppo/policy/clipfrac",
+    "ppo/val/vpred",
+    "ppo/val/error",
+    "ppo/val/clipfrac",
+)
+
 STAT_DOCS = {
     "env/reward_mean": "mean episode reward from the env (the task score)",
     "env/reward_std": "std of episode rewards",
@@ -56,8 +72,9 @@ STAT_DOCS = {
     "objective/entropy": "mean over episodes of the summed per-token entropy (sampled)",
     "ppo/mean_non_score_reward": "mean over episodes of the summed KL penalty -beta*KL",
     "ppo/mean_scores": "mean env reward (same as env/reward_mean, TRL's name)",
-    "ppo/loss/policy": "clipped surrogate loss, mean over minibatches",
-    "ppo/loss/value": "clipped value loss, mean over minibatches",
+    # The ppo/loss, ppo/policy and ppo/val stats are token-weighted means over minibatches.
+    "ppo/loss/policy": "clipped surrogate loss",
+    "ppo/loss/value": "clipped value loss",
     "ppo/loss/total": "policy + vf_coef * value - ent_coef * entropy",
     "ppo/policy/entropy": "per-token entropy of the current policy during the update",
     "ppo/policy/approxkl": "0.5 E[(log r)^2]: drift from the rollout policy in the update",
@@ -169,15 +186,19 @@ class PPO:
             )
         self.parallel = parallel or SingleProcess()
         world = self.parallel.world_size
-        for name in ("episodes_per_iteration", "mini_batch_size"):
-            if getattr(self.config, name) % world:
-                raise ValueError(
-                    f"PPOConfig.{name} ({getattr(self.config, name)}) must be a multiple of "
-                    f"the number of processes ({world}): each takes an equal share"
-                )
+        if self.config.episodes_per_iteration % world:
+            raise ValueError(
+                f"PPOConfig.episodes_per_iteration ({self.config.episodes_per_iteration}) must "
+                f"be a multiple of the number of processes ({world}): each collects a share"
+            )
         # Every process starts from the main process's weights.
         self.parallel.broadcast_parameters(policy)
         self.policy = policy
+        if ref is not None and policy.has_adapters:
+            raise ValueError(
+                "a policy with LoRA adapters uses itself with the adapters off as the "
+                "reference; do not pass ref="
+            )
         if ref is None and not policy.has_adapters:
             ref = policy.frozen_copy()
         self.ref = ref
@@ -202,11 +223,12 @@ class PPO:
         self.generator = torch.Generator().manual_seed(self._seed_for())
         self.iteration = 0
 
-    def _seed_for(self, *keys: int) -> int:
-        """A seed derived from the config's seed, ``keys`` and, with several processes,
-        this process's rank. ``_seed_for()`` is the config's seed itself on one process."""
+    def _seed_for(self, *keys: int, per_process: bool = True) -> int:
+        """A seed derived from the config's seed, ``keys`` and, with several processes
+        and ``per_process``, this process's rank. ``_seed_for()`` is the config's seed
+        itself on one process."""
         parts = [self.config.seed, *keys]
-        if self.parallel.world_size > 1:
+        if per_process and self.parallel.world_size > 1:
             parts.append(self.parallel.rank)
         elif not keys:
             return self.config.seed
@@ -259,6 +281,10 @@ class PPO:
         cfg = self.config
         par = self.parallel
         t1 = time.perf_counter()
+        sizes = par.all_gather_object(len(records))
+        if len(set(sizes)) != 1 or not records:
+            # Unequal shares would make the processes' collective calls diverge (a hang).
+            raise ValueError(f"every process needs the same, non-zero number of episodes: {sizes}")
         batch = Batch(records, self.spec.pad_id)
 
         # 2. Score the batch: logp_old, V_old and logp_ref on every token.
@@ -344,43 +370,34 @@ class PPO:
         cfg = self.config
         par = self.parallel
         n = len(batch)
-        mini_batch = cfg.mini_batch_size // par.world_size  # this process's share
+        # Minibatches are drawn from the global batch (every process's episodes, process r
+        # holding indices r*n .. r*n+n-1) with an order every process derives alike; each
+        # process computes its own members. One process is the special case r = 0.
+        offset, total = par.rank * n, n * par.world_size
         sums: dict[str, float] = defaultdict(float)
         steps = skipped = epochs_done = 0
         self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
         stop = False
-        for _ in range(cfg.ppo_epochs):
-            order = torch.randperm(n, generator=self.generator)
-            for start in range(0, n, mini_batch):  # the last partial minibatch too
-                idx = order[start : start + mini_batch]
-                width = int(batch.lengths[idx].max())
-                ids, att = batch.ids[idx, :width], batch.attention[idx, :width]
-                mb_mask = batch.mask[idx, :width].float()
-                logp, values, entropy = self.policy.score_tokens(
-                    ids,
-                    att,
-                    batch.prompt_lengths[idx],
-                    with_entropy=True,
-                    entropy_grad=cfg.ent_coef > 0,
+        for epoch in range(cfg.ppo_epochs):
+            shuffle = torch.Generator().manual_seed(
+                self._seed_for(self.iteration, epoch, _MINIBATCH_ORDER, per_process=False)
+            )
+            order = torch.randperm(total, generator=shuffle)
+            for start in range(0, total, cfg.mini_batch_size):  # the last partial one too
+                members = order[start : start + cfg.mini_batch_size]
+                idx = members[(members >= offset) & (members < offset + n)] - offset
+                loss, tokens, mb_stats = self._minibatch_loss(
+                    batch, idx, old_logp, old_values, advantages, returns
                 )
-                pg_loss, pg_stats = policy_loss(
-                    logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range
-                )
-                vf_loss, vf_stats = value_loss(
-                    values,
-                    old_values[idx, :width],
-                    returns[idx, :width],
-                    mb_mask,
-                    cfg.clip_range_value,
-                )
-                ent = masked_mean(entropy, mb_mask)
-                loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * ent
                 # The safeguards read the minibatch's mean ratio and KL over every
                 # process's tokens, so all processes skip or stop together.
-                tokens = mb_mask.sum()
                 total_tokens, ratio_sum, approxkl_sum = par.all_reduce_sum(
                     torch.stack(
-                        [tokens, pg_stats["ratio_mean"] * tokens, pg_stats["approxkl"] * tokens]
+                        [
+                            tokens,
+                            mb_stats["ratio_mean"] * tokens,
+                            mb_stats["ppo/policy/approxkl"] * tokens,
+                        ]
                     )
                 )
                 ratio_mean = float(ratio_sum / total_tokens.clamp(min=1.0))
@@ -388,38 +405,71 @@ class PPO:
                 if ratio_mean > cfg.ratio_threshold:
                     skipped += 1
                     continue
-                if par.world_size > 1:
+                self.optimizer.zero_grad(set_to_none=True)
+                if loss is not None:
                     # Local token mean -> this process's part of the global token mean;
                     # averaging gradients over processes then gives the global gradient.
-                    loss = loss * (tokens * par.world_size / total_tokens.clamp(min=1.0))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                    share = tokens * par.world_size / total_tokens.clamp(min=1.0)
+                    (loss * share if par.world_size > 1 else loss).backward()
                 par.average_gradients(self.trainable)
                 torch.nn.utils.clip_grad_norm_(self.trainable, cfg.max_grad_norm)
                 self.optimizer.step()
                 steps += 1
-                for key, value in (
-                    ("ppo/loss/policy", pg_loss),
-                    ("ppo/loss/value", vf_loss),
-                    ("ppo/loss/total", loss),
-                    ("ppo/policy/entropy", ent),
-                    ("ppo/policy/approxkl", pg_stats["approxkl"]),
-                    ("ppo/policy/policykl", pg_stats["policykl"]),
-                    ("ppo/policy/clipfrac", pg_stats["clipfrac"]),
-                    ("ppo/val/vpred", masked_mean(values, mb_mask)),
-                    ("ppo/val/error", vf_stats["error"]),
-                    ("ppo/val/clipfrac", vf_stats["clipfrac"]),
-                ):
-                    sums[key] += value.item()
+                for key in _UPDATE_STATS:
+                    sums[key] += float(mb_stats[key]) * float(tokens)
+                sums["tokens"] += float(tokens)
                 if cfg.early_stopping and approxkl > 1.5 * cfg.target_kl:
                     stop = True
                     break
             epochs_done += 1
             if stop:
                 break
-        keys = sorted(sums)
-        averaged = par.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64))
-        stats = {k: float(v) / par.world_size / max(steps, 1) for k, v in zip(keys, averaged)}
+        # Token-weighted means over every process's minibatches.
+        summed = par.all_reduce_sum(
+            torch.tensor([sums[k] for k in (*_UPDATE_STATS, "tokens")], dtype=torch.float64)
+        )
+        weight = max(float(summed[-1]), 1.0)
+        stats = {k: float(v) / weight for k, v in zip(_UPDATE_STATS, summed)}
         stats["ppo/epochs_done"] = float(epochs_done)
         stats["ppo/skipped_minibatches"] = float(skipped)
         return stats
+
+    def _minibatch_loss(self, batch: Batch, idx, old_logp, old_values, advantages, returns):
+        """The PPO loss on episodes ``idx`` of this process's batch: ``(loss, agent tokens,
+        stats)``. A process with no episodes in the minibatch gets ``(None, 0, zeros)`` and
+        still takes part in the collective steps."""
+        cfg = self.config
+        if len(idx) == 0:
+            zero = torch.zeros(())
+            return None, zero, dict.fromkeys((*_UPDATE_STATS, "ratio_mean"), zero)
+        width = int(batch.lengths[idx].max())
+        mb_mask = batch.mask[idx, :width].float()
+        logp, values, entropy = self.policy.score_tokens(
+            batch.ids[idx, :width],
+            batch.attention[idx, :width],
+            batch.prompt_lengths[idx],
+            with_entropy=True,
+            entropy_grad=cfg.ent_coef > 0,
+        )
+        pg_loss, pg_stats = policy_loss(
+            logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range
+        )
+        vf_loss, vf_stats = value_loss(
+            values, old_values[idx, :width], returns[idx, :width], mb_mask, cfg.clip_range_value
+        )
+        ent = masked_mean(entropy, mb_mask)
+        loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * ent
+        stats = {
+            "ppo/loss/policy": pg_loss.detach(),
+            "ppo/loss/value": vf_loss.detach(),
+            "ppo/loss/total": loss.detach(),
+            "ppo/policy/entropy": ent.detach(),
+            "ppo/policy/approxkl": pg_stats["approxkl"],
+            "ppo/policy/policykl": pg_stats["policykl"],
+            "ppo/policy/clipfrac": pg_stats["clipfrac"],
+            "ppo/val/vpred": masked_mean(values.detach(), mb_mask),
+            "ppo/val/error": vf_stats["error"],
+            "ppo/val/clipfrac": vf_stats["clipfrac"],
+            "ratio_mean": pg_stats["ratio_mean"],
+        }
+        return loss, mb_mask.sum(), stats

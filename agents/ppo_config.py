@@ -36,8 +36,9 @@ class PPOConfig:
         ppo_epochs (4): passes over each batch (TRL 4).
         mini_batch_size (8): episodes per gradient step; the last, partial minibatch is used,
             never dropped (TRL silently dropped it).
-        Under ``accelerate launch`` both batch sizes are global: each process takes an
-        equal share, so both must be multiples of the number of processes.
+        Under ``accelerate launch`` both are global: each process collects an equal share
+        of the episodes (so ``episodes_per_iteration`` must be a multiple of the number of
+        processes), and minibatches are drawn from all processes' episodes together.
         max_grad_norm (1.0): gradient clipping (TRL: off). Clipping keeps the rare huge
             gradient from a near-zero-probability token from wrecking a tiny model.
         adam_eps (1e-5): CleanRL's value.

@@ -120,9 +120,11 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         # leading columns, masked past each prompt.
         enc_width = max(int(prompts.max()), 1)
         columns = torch.arange(enc_width)
-        enc_mask = (columns[None] < prompts[:, None]).long()
+        in_prompt = columns[None] < prompts[:, None]
+        pad = int(self.config.pad_token_id or 0)
+        enc_ids = torch.where(in_prompt, ids[:, :enc_width], pad)
+        enc_mask = in_prompt.long()
         enc_mask[:, 0] = 1  # an empty prompt still gives the encoder one (pad) token
-        enc_ids = ids[:, :enc_width] * enc_mask
         # Decoder targets: token prompt + j of each row; inputs: the start token, then the
         # targets shifted right.
         dec_width = max(int(decoded.max()), 1)
@@ -159,8 +161,9 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
 
 class Seq2SeqDecoding:
     """Incremental decoding state for :func:`~textgym.agents.generation.sample_turns`:
-    the prompts are encoded once, each row's continuation so far is fed left-padded to the
+    each turn encodes the prompts once, feeds each row's continuation so far left-padded to the
     decoder, then one token per step with the decoder's self- and cross-attention cache.
+    (Nothing is kept from one turn to the next.)
     Left padding is safe for T5: its relative position bias depends only on distances,
     which padding does not change, and padded keys are masked."""
 

@@ -128,6 +128,7 @@ def train_ppo(
     process runs ``num_envs`` envs and collects its share of each iteration's episodes;
     the main process alone writes logs, checkpoints and the model.
     """
+    owns_group = parallel is None
     parallel = parallel or from_environment()
     main = parallel.is_main
     out = Path(out_dir)
@@ -189,12 +190,14 @@ def train_ppo(
             log.close()
     save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
     envs.close()
-    if not main:
-        return ppo, []
-    ppo.policy.save_pretrained(out / "policy")
-    rows = read_jsonl(log.path)
-    if rows:
-        plot_learning_curve(rows, out / "learning_curve.png", title=f"PPO on {env_id}")
+    rows: list[dict[str, Any]] = []
+    if main:
+        ppo.policy.save_pretrained(out / "policy")
+        rows = read_jsonl(log.path)
+        if rows:
+            plot_learning_curve(rows, out / "learning_curve.png", title=f"PPO on {env_id}")
+    if owns_group:
+        parallel.close()  # after the main process has written; others wait at its barrier
     return ppo, rows
 
 

@@ -204,16 +204,22 @@ class ValueHeadLM(nn.Module):
 
         A policy with adapters saves its merged weights, so the folder loads anywhere
         without peft, and the adapters themselves in ``adapter/``."""
+        if self.has_adapters:
+            from textgym.agents.lora import adapter_path, plain_state_dict
+
+            self.write(path, plain_state_dict(self, merge=True))
+            self.model.save_pretrained(str(adapter_path(path)))
+        else:
+            self.write(path)
+
+    def write(self, path: str | os.PathLike, lm_state_dict: dict | None = None) -> None:
+        """Write the folder :meth:`from_pretrained` reads: the LM's weights (its own, or
+        ``lm_state_dict``, e.g. the base under LoRA adapters), the value head and a
+        metadata file."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        if self.has_adapters:
-            from textgym.agents.lora import adapter_path, merged_copy
-
-            merged_copy(self).save_pretrained(path)
-            self.model.save_pretrained(str(adapter_path(path)))
-            return
         with quiet_transformers():
-            self.model.save_pretrained(path, safe_serialization=True)
+            self.backbone.save_pretrained(path, state_dict=lm_state_dict, safe_serialization=True)
         save_file(
             {k: v.contiguous() for k, v in self.v_head.state_dict().items()},
             str(path / VALUE_HEAD_FILE),

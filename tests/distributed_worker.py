@@ -1,6 +1,6 @@
 """One process of a data-parallel PPO run, for tests/test_distributed.py.
 
-    accelerate launch --cpu --num_processes 2 tests/distributed_worker.py MODE OUT
+    accelerate launch --multi_gpu --num_processes 2 tests/distributed_worker.py MODE OUT
 
 MODE ``learn``: every process takes its half of a fixed global batch and runs two PPO
 updates on it. MODE ``train``: two whole PPO iterations, each process collecting its own
@@ -44,19 +44,21 @@ def fixed_batch() -> list[EpisodeRecord]:
     return records
 
 
-def make_ppo(parallel: Collective | None, num_envs: int = 2, ent_coef: float = 0.0) -> PPO:
+def make_ppo(parallel: Collective | None, num_envs: int = 2) -> PPO:
     tokens = len(textgym.make_tokenizer())
     config = tiny_gpt2_config(tokens, n_layer=1, n_embd=32, n_head=2, n_positions=512)
     policy = ValueHeadLM.from_config(config, seed=0)
     cfg = PPOConfig(
         episodes_per_iteration=GLOBAL_BATCH,
-        mini_batch_size=GLOBAL_BATCH,  # one minibatch: the update is order-free
+        # Four minibatches of two per epoch, drawn from both processes' episodes: some
+        # minibatches hold none of a process's episodes, which must still work.
+        mini_batch_size=2,
         ppo_epochs=2,
         learning_rate=1e-3,
         max_new_tokens=16,
-        # In "train" mode the untrained policy earns nothing; an entropy bonus still gives
+        # In "train" mode the untrained policy earns nothing; the entropy bonus still gives
         # every process a different, non-zero gradient to agree on.
-        ent_coef=ent_coef,
+        ent_coef=0.01,
         seed=0,
     )
     return PPO(make_vec(ENV, num_envs), policy, cfg, parallel=parallel)
@@ -68,7 +70,7 @@ def flat_weights(ppo: PPO) -> torch.Tensor:
 
 def main(mode: str, out: Path) -> None:
     parallel = DataParallel()
-    ppo = make_ppo(parallel, ent_coef=0.0 if mode == "learn" else 0.01)
+    ppo = make_ppo(parallel)
     if mode == "learn":
         share = GLOBAL_BATCH // parallel.world_size
         mine = fixed_batch()[parallel.rank * share : (parallel.rank + 1) * share]

@@ -174,6 +174,16 @@ def test_a_model_without_room_for_the_markers_is_refused():
              "--lora-rank", "-2", "--quiet"],
             "LoRA rank must be a positive int",
         ),
+        (
+            ["train", "sft", "--env", "TextEnv-Calculator-v0", "--out", "{tmp}/ls",
+             "--lora-rank", "4", "--quiet"],
+            "--lora-rank applies to a new `train ppo` run",
+        ),
+        (
+            ["train", "sft", "--env", "TextEnv-Calculator-v0", "--out", "{tmp}/ai",
+             "--arch", "seq2seq", "--init", "{tmp}", "--quiet"],
+            "--arch builds a new sft/ppo policy",
+        ),
         (["demo", "--episodes", "-1"], "episodes must be a positive int"),
         (
             ["leaderboard", "run", "--episodes", "0", "--out", "{tmp}/e"],

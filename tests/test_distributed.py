@@ -1,5 +1,6 @@
 """Data-parallel PPO: two CPU processes (gloo) launched with `accelerate launch` keep
-identical weights, and learn exactly what one process learns from the same global batch."""
+identical weights, and learn exactly what one process learns from the same global batch,
+minibatch by minibatch."""
 
 from __future__ import annotations
 

@@ -105,6 +105,11 @@ def test_lora_checkpoint_resumes_exactly(tmp_path):
     # The exported policy folder is a plain model: every loader takes it without peft.
     plain = ValueHeadLM.from_pretrained(path / "policy")
     assert not plain.has_adapters
+    ids = torch.arange(3, 40)[None]
+    exported = plain.score_tokens(ids, torch.ones_like(ids))
+    adapted = ppo.policy.score_tokens(ids, torch.ones_like(ids))
+    assert torch.allclose(exported[0], adapted[0], atol=1e-4)  # merged = adapted
+    assert torch.allclose(exported[1], adapted[1], atol=1e-5)  # value head kept
     resumed = load_checkpoint(path, envs)
     assert resumed.policy.has_adapters and resumed.ref is None
     expected = ppo.step()

@@ -35,9 +35,12 @@ def test_sampling_and_scoring_agree_for_the_encoder_decoder():
     cache, finished rows dropped) equal those score_tokens computes on each episode alone,
     which is what PPO's ratio needs."""
     policy = tiny_t5(seed=3)
-    prompts = [np.arange(3, 3 + n) for n in (4, 9, 2)]
-    # Contexts that already hold an agent turn and a tool response after the prompt.
-    contexts = [np.concatenate([p, np.arange(40, 40 + k)]) for p, k in zip(prompts, (0, 5, 2))]
+    prompts = [np.arange(3, 3 + n) for n in (4, 9, 2, 0)]
+    # Contexts that already hold an agent turn and a tool response after the prompt (and
+    # one with an empty prompt).
+    contexts = [
+        np.concatenate([p, np.arange(40, 40 + k)]) for p, k in zip(prompts, (0, 5, 2, 3))
+    ]
     sampled: list[list[float]] = []
     turns = sample_turns(
         policy,
@@ -109,7 +112,8 @@ def test_ppo_learns_with_a_t5_policy():
 def test_sft_then_ppo_runs_a_t5_policy_on_the_calculator():
     """The whole path on TextEnv-Calculator-v0: SFT on oracle demonstrations (multi-turn,
     tool responses in the decoder's context), PPO iterations against a frozen reference,
-    and evaluation through PolicyAgent. benchmarks/seq2seq_ppo.py is the longer run."""
+    and evaluation through PolicyAgent. The longer run is
+    benchmarks/ppo_learning.py --env calculator-t5."""
     env = gym.make("TextEnv-Calculator-v0")
     policy = make_policy(env, seed=0, arch="seq2seq")
     assert isinstance(policy, Seq2SeqValueHeadLM)

@@ -111,6 +111,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--env-kwargs is not JSON: {exc}") from None
     if not isinstance(env_kwargs, dict):
         raise ValueError("--env-kwargs must be a JSON object")
+    if args.lora_rank and (args.algo != "ppo" or args.resume):
+        raise ValueError("--lora-rank applies to a new `train ppo` run, not sft or --resume")
+    if args.arch is not None and (args.init or args.resume or args.algo == "reward"):
+        raise ValueError("--arch builds a new sft/ppo policy; --init and --resume load one")
+    arch = args.arch or "causal"
     if args.algo == "reward":
         from textgym.agents.reward_model import RewardConfig
         from textgym.agents.train import train_reward
@@ -145,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             ),
             init=args.init,
             env_kwargs=env_kwargs,
-            arch=args.arch,
+            arch=arch,
             progress=not args.quiet,
         )
         print(f"saved the SFT model to {out}")
@@ -168,7 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         env_kwargs=env_kwargs,
         resume=args.resume,
         vectorization_mode=args.vector_mode,
-        arch=args.arch,
+        arch=arch,
         lora=LoraSettings(rank=args.lora_rank) if args.lora_rank else None,
         progress=not args.quiet,
     )
@@ -288,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--arch",
         choices=["causal", "seq2seq"],
-        default="causal",
-        help="policy built from a config when there is no --init: tiny GPT-2 or tiny T5",
+        default=None,
+        help="the new policy built from a config: tiny GPT-2 (causal, default) or tiny T5",
     )
     p.add_argument(
         "--lora-rank",
