@@ -138,15 +138,16 @@ def test_cli_trains_resumes_and_exports_a_lora_policy(tmp_path):
     from textgym.cli import main
 
     out = tmp_path / "run"
-    argv = ["train", "ppo", "--env", ENV, "--out", str(out), "--lora-rank", "4",
+    argv = ["train", "ppo", "--env", ENV, "--out", str(out),
             "--batch-size", "4", "--mini-batch-size", "2", "--num-envs", "2",
             "--checkpoint-every", "1", "--quiet"]  # fmt: skip
-    assert main([*argv, "--iterations", "1"]) == 0
+    assert main([*argv, "--iterations", "1", "--lora-rank", "4"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["lora"]["rank"] == 4
     assert (out / "policy" / "adapter" / "adapter_config.json").exists()
-    assert main([*argv, "--iterations", "2", "--resume"]) == 0
+    assert main([*argv, "--iterations", "2", "--resume"]) == 0  # the checkpoint knows LoRA
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (out / "policy" / "adapter").is_dir()
     # The exported policy evaluates like any other.
     assert main(["eval", "--agent", f"ppo:{out}", "--env", ENV, "--episodes", "2",
                  "--quiet"]) == 0  # fmt: skip
