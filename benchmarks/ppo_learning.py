@@ -8,13 +8,15 @@ after (greedy and sampled decoding). Two presets:
   target. The figures are the mean positive score (VADER, in [-1, 1]), the mean KL to the
   reference per iteration, and the degeneration metrics of the continuations, so that
   reward hacking ("great great great") would show.
-- ``calculator-t5``: the calculator with the encoder-decoder policy (a tiny T5 from config,
-  ``arch="seq2seq"``). A T5 learns to copy numbers out of its encoder more slowly than
-  GPT-2 does from its context, so its SFT runs longer and is still partial.
+- ``calculator-t5`` and ``sentiment-t5``: the same with the encoder-decoder policy (a tiny
+  T5 from config, ``arch="seq2seq"``). On the calculator the T5 learns to copy the
+  question's numbers out of its encoder far more slowly than GPT-2 copies them from its
+  context, so its SFT runs longer and stays weak.
 
     .venv/bin/python benchmarks/ppo_learning.py --env calculator   # ~12 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env sentiment    # ~8 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env calculator-t5  # ~25 min on 2 cores
+    .venv/bin/python benchmarks/ppo_learning.py --env sentiment-t5
 
 Writes benchmarks/results/ppo_learning_<env>.json and .png. Fixed seeds: a rerun on the
 same machine and versions gives the same numbers.
@@ -69,6 +71,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "iterations": 100,
         "ppo": {},
     },
+    "sentiment-t5": {
+        "env_id": "TextEnv-Sentiment-v0",
+        "arch": "seq2seq",
+        "sft_steps": 300,
+        "demonstrations": 1000,
+        "sft_env_kwargs": {"oracle_polarity": "mixed"},
+        "iterations": 100,
+        "ppo": {},
+    },
 }
 
 
@@ -78,6 +89,10 @@ def measure(env: gym.Env, path: Path, temperature: float, episodes: int) -> dict
     result = textgym.evaluate(env, agent, episodes=episodes, progress=False)
     degeneration = [degeneration_metrics(e.answer or "") for e in result.episodes]
     scores = {"success": result.success_rate, "mean_reward": result.mean_reward}
+    # Across episodes: a policy that writes one review for every prompt scores well on the
+    # per-answer metrics below and 1/episodes here.
+    answers = [e.answer or "" for e in result.episodes]
+    scores["unique_answers"] = len(set(answers)) / max(len(answers), 1)
     for key in ("distinct_1", "distinct_2", "repetition_rate", "length"):
         scores[key] = float(np.mean([d[key] for d in degeneration]))
     return scores
