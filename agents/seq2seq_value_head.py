@@ -85,19 +85,16 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         """Returns ``(logits, values, past_key_values)`` over the decoder positions;
         ``values[:, j]`` is the value of the state in which decoder token ``j`` is chosen
         (its input is token ``j - 1``, or the start token)."""
-        cache_name = self._cache_argument()
-        out = self.model(
+        return self._with_values(
+            "decoder_hidden_states",
+            past_key_values,
             input_ids=input_ids if encoder_outputs is None else None,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
             use_cache=use_cache,
-            output_hidden_states=True,
-            **{cache_name: past_key_values},
         )
-        values = self.v_head(out.decoder_hidden_states[-1]).squeeze(-1)
-        return out.logits, values, out.get(cache_name)
 
     def score_tokens(
         self,

@@ -119,16 +119,20 @@ class ValueHeadLM(nn.Module):
     ):
         """Returns ``(logits, values, past_key_values)``; ``values[:, t]`` is the value of
         the prefix ending at ``t`` (the state in which token ``t + 1`` is chosen)."""
-        cache_name = self._cache_argument()
-        out = self.model(
+        return self._with_values(
+            "hidden_states",
+            past_key_values,
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=use_cache,
-            output_hidden_states=True,
-            **{cache_name: past_key_values},
         )
-        values = self.v_head(out.hidden_states[-1]).squeeze(-1)
+
+    def _with_values(self, hidden_key: str, past_key_values, **inputs):
+        """Run the LM, then the value head on the last of ``out[hidden_key]``."""
+        cache_name = self._cache_argument()
+        out = self.model(output_hidden_states=True, **inputs, **{cache_name: past_key_values})
+        values = self.v_head(out[hidden_key][-1]).squeeze(-1)
         return out.logits, values, out.get(cache_name)
 
     def score_tokens(
