@@ -4,9 +4,10 @@
 
 MODE ``learn``: every process takes its half of a fixed global batch and runs two PPO
 updates on it. MODE ``train``: two whole PPO iterations, each process collecting its own
-episodes. Afterwards the processes compare their weights; the main process writes
-``OUT/result.json`` (stats, the largest weight difference between processes) and
-the policy to ``OUT/policy``.
+episodes. MODE ``resume``: one iteration, a checkpoint, and the next iteration both from
+the running trainer and from one rebuilt from the checkpoint. Afterwards the processes
+compare their weights; the main process writes ``OUT/result.json`` (stats, the largest
+weight difference between processes) and the policy to ``OUT/policy``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 import textgym  # noqa: F401  (registers the envs)
 from textgym import make_vec
 from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
+from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from textgym.agents.distributed import Collective, DataParallel
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.random_agent import RandomAgent
@@ -71,10 +73,25 @@ def flat_weights(ppo: PPO) -> torch.Tensor:
 def main(mode: str, out: Path) -> None:
     parallel = DataParallel()
     ppo = make_ppo(parallel)
+    resumed_difference = None
     if mode == "learn":
         share = GLOBAL_BATCH // parallel.world_size
         mine = fixed_batch()[parallel.rank * share : (parallel.rank + 1) * share]
         stats = [ppo.learn(mine) for _ in range(2)]
+    elif mode == "resume":
+        # Checkpoint after one iteration, rebuild a second trainer from it, and compare its
+        # next iteration with the uninterrupted trainer's, on every process.
+        stats = [ppo.step()]
+        save_checkpoint(ppo, out / "checkpoints")
+        parallel.all_gather_object(None)  # wait until the main process has written it
+        resumed = load_checkpoint(
+            latest_checkpoint(out / "checkpoints"), make_vec(ENV, 2), parallel
+        )
+        stats.append(ppo.step())
+        resumed.step()
+        gap = (flat_weights(ppo) - flat_weights(resumed)).abs().max()
+        resumed_difference = max(parallel.all_gather_object(float(gap)))
+        resumed.envs.close()
     else:
         stats = [ppo.step() for _ in range(2)]
     weights = parallel.all_gather(flat_weights(ppo)[None])
@@ -89,6 +106,7 @@ def main(mode: str, out: Path) -> None:
                     "world_size": parallel.world_size,
                     "max_weight_difference": spread,
                     "first_weight_per_process": first_weights,
+                    "resumed_difference": resumed_difference,
                     "stats": stats,
                 }
             )

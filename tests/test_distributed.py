@@ -94,6 +94,20 @@ def test_two_processes_train_in_sync(tmp_path):
     )
 
 
+def test_two_processes_resume_exactly_from_a_checkpoint(tmp_path):
+    """The checkpoint keeps each process's sampling state: the iteration after a resume
+    equals the uninterrupted one on both processes."""
+    result = launch("resume", tmp_path / "resume")
+    assert result["max_weight_difference"] == 0.0
+    assert result["resumed_difference"] == 0.0
+    state = torch.load(
+        next((tmp_path / "resume" / "checkpoints").glob("iter-*")) / "trainer_state.pt",
+        weights_only=False,
+    )
+    assert len(state["generators"]) == 2
+    assert not torch.equal(state["generators"][0], state["generators"][1])
+
+
 def test_batch_sizes_must_split_evenly_over_processes():
     class FakeThree(SingleProcess):
         world_size = 3
