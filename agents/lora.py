@@ -28,7 +28,6 @@ __all__ = [
     "add_lora",
     "load_adapters",
     "merged_copy",
-    "base_copy",
     "training_state_bytes",
     "plain_state_dict",
     "save_base",
@@ -124,20 +123,11 @@ def save_base(policy: ValueHeadLM, path: str | os.PathLike) -> None:
     policy.write(path, plain_state_dict(policy, merge=False))
 
 
-def _plain_copy(policy: ValueHeadLM, *, merge: bool) -> ValueHeadLM:
-    twin = copy.deepcopy(policy)
-    twin.model = twin.model.merge_and_unload() if merge else twin.model.unload()
-    return twin
-
-
 def merged_copy(policy: ValueHeadLM) -> ValueHeadLM:
     """A plain copy with the adapters merged into the weights: the trained policy."""
-    return _plain_copy(policy, merge=True)
-
-
-def base_copy(policy: ValueHeadLM) -> ValueHeadLM:
-    """A plain copy without the adapters: the frozen base, i.e. the KL reference."""
-    return _plain_copy(policy, merge=False)
+    twin = copy.deepcopy(policy)
+    twin.model = twin.model.merge_and_unload()
+    return twin
 
 
 def adapter_path(folder: str | os.PathLike) -> Path:
