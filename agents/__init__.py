@@ -5,6 +5,7 @@ import ``textgym.envs`` (a test enforces this), so they work on third-party envs
 """
 
 from textgym.agents.hf_agent import HFAgent
+from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.ppo import PPO, STAT_DOCS
@@ -35,6 +36,8 @@ __all__ = [
     "RewardModel",
     "RewardModelScorer",
     "preference_pairs",
+    "resolve_model_dir",
+    "resolve_tokenizer_dir",
     "SFTConfig",
     "Seq2SeqValueHeadLM",
     "TextFunctionAgent",

@@ -22,8 +22,10 @@ class PolicyAgent:
 
     Args:
         env: the env it plays (for the stop tokens, pad id and turn length).
-        policy: a :class:`ValueHeadLM`, or a local folder saved with ``save_pretrained``
-            (a PPO/SFT checkpoint, or any causal LM).
+        policy: a :class:`ValueHeadLM`, or a local folder: a model saved with
+            ``save_pretrained`` (either architecture, or any causal LM), a PPO/SFT run, a
+            checkpoint, or a folder of runs
+            (:func:`~textgym.agents.model_paths.resolve_model_dir` says which model).
         temperature: 0 (default) decodes greedily; > 0 samples, seeded per episode.
         max_new_tokens: cap per turn (also capped by the env's ``max_turn_tokens``).
     """

@@ -31,7 +31,7 @@ class PPOConfig:
     Optimisation
         learning_rate (1e-4): Adam step size (TRL 1.41e-5, tuned for GPT-2 124M; a tiny
             model from scratch needs larger steps).
-        lr_schedule ("constant"): or "linear" decay to 0 over ``total_iterations``.
+        lr_schedule ("constant"): "constant", or "linear" decay to 0 over ``total_iterations``.
         total_iterations (100): length of the run, for the linear schedule and the CLI.
         ppo_epochs (4): passes over each batch (TRL 4).
         mini_batch_size (8): episodes per gradient step; the last, partial minibatch is used,

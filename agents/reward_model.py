@@ -95,10 +95,13 @@ def preference_pairs(
 class RewardConfig:
     """Settings of :func:`train_reward_model`.
 
-    steps (300): gradient steps; batch_size (16): pairs per step; learning_rate (5e-4);
-    seed (0): initial weights and batch order; max_length (256): tokens per text (the
-    newest are kept); with_prompt (False): score ``prompt + answer`` instead of the answer
-    alone (answer-only is what a sentiment scorer sees).
+    steps (300): gradient steps.
+    batch_size (16): pairs per step.
+    learning_rate (5e-4): Adam step size.
+    seed (0): initial weights and batch order.
+    max_length (256): tokens per text (the newest are kept).
+    with_prompt (False): score ``prompt + answer`` instead of the answer alone
+        (answer-only is what a sentiment scorer sees).
     """
 
     steps: int = 300

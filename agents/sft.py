@@ -27,9 +27,11 @@ __all__ = ["SFTConfig", "oracle_demonstrations", "sft"]
 class SFTConfig:
     """Settings of :func:`sft`.
 
-    steps (300): gradient steps; batch_size (32): episodes per step; learning_rate (1e-3);
-    seed (0): minibatch order; demonstrations (2000): oracle episodes drawn from the train
-    split.
+    steps (300): gradient steps.
+    batch_size (32): episodes per step.
+    learning_rate (1e-3): Adam step size.
+    seed (0): the initial weights (for a new model) and the minibatch order.
+    demonstrations (2000): oracle episodes drawn from the train split.
     """
 
     steps: int = 300

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,19 +20,45 @@ from typing import Any
 import gymnasium as gym
 from tqdm.auto import tqdm
 
-from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from textgym.agents.checkpoint import load_latest_intact, save_checkpoint
 from textgym.agents.distributed import Collective, from_environment
 from textgym.agents.lora import LoraSettings, add_lora
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
+from textgym.agents.oracle import OracleAgent
+from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.ppo import PPO
 from textgym.agents.ppo_config import PPOConfig
-from textgym.agents.reward_model import RewardConfig
+from textgym.agents.random_agent import RandomAgent
+from textgym.agents.reward_model import (
+    RewardConfig,
+    RewardModel,
+    pairwise_accuracy,
+    preference_pairs,
+    train_reward_model,
+)
 from textgym.agents.rollouts import env_spec
+from textgym.agents.run_folder import (
+    RunFolderError,
+    prepare_run_folder,
+    read_run,
+    resume_conflicts,
+    write_run,
+)
+from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
+from textgym.fileio import atomic_write_text
+from textgym.rollout import evaluate
 from textgym.vector import make_vec
 
-__all__ = ["train_sft", "train_ppo", "make_policy", "ARCHITECTURES"]
+__all__ = [
+    "train_sft",
+    "train_ppo",
+    "train_reward",
+    "make_policy",
+    "ARCHITECTURES",
+    "TrainingInterrupted",
+]
 
 #: Policies built from a config: a tiny GPT-2 or a tiny T5 (encoder-decoder).
 ARCHITECTURES = ("causal", "seq2seq")
@@ -55,8 +85,6 @@ def make_policy(
     tokenizer = env.unwrapped.tokenizer if hasattr(env, "unwrapped") else None
     eos = getattr(tokenizer, "eos_token_id", 1) if tokenizer is not None else 1
     if arch == "seq2seq":
-        from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
-
         t5 = tiny_t5_config(spec.vocab_size, eos_token_id=eos, pad_token_id=spec.pad_id)
         return Seq2SeqValueHeadLM.from_config(t5, seed=seed)
     positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
@@ -64,6 +92,18 @@ def make_policy(
         spec.vocab_size, n_positions=positions, eos_token_id=eos, pad_token_id=spec.pad_id
     )
     return ValueHeadLM.from_config(config, seed=seed)
+
+
+def _save_tokenizer(env: gym.Env, folder: Path) -> None:
+    """The env's tokenizer beside the model, so ``hf:RUN`` and other tools load the pair."""
+    tokenizer = getattr(env.unwrapped, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+        tokenizer.save_pretrained(folder)
+
+
+def _announce_moved(moved: Path | None, out: Path) -> None:
+    if moved is not None:
+        print(f"--overwrite: moved the previous run in {out} to {moved}")
 
 
 def train_sft(
@@ -74,55 +114,196 @@ def train_sft(
     init: str | os.PathLike | None = None,
     env_kwargs: dict[str, Any] | None = None,
     arch: str = "causal",
+    overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Behaviour-clone the oracle of ``env_id``; save the model to ``out_dir``. ``arch``
-    picks the model built from a config when there is no ``init``."""
+    """Behaviour-clone the oracle of ``env_id``; save the model (with the env's tokenizer)
+    to ``out_dir/policy`` and return that folder. ``arch`` picks the model built from a
+    config when there is no ``init``. ``out_dir`` must be empty or new, unless
+    ``overwrite`` moves the old one aside."""
     cfg = config or SFTConfig()
+    out = Path(out_dir)
+    moved = prepare_run_folder(out, overwrite=overwrite)
+    _announce_moved(moved, out)
     env = gym.make(env_id, **(env_kwargs or {}))
     policy = make_policy(env, init, seed=cfg.seed, arch=arch)
     demos = oracle_demonstrations(env, cfg.demonstrations, seed=cfg.seed, progress=progress)
     losses = sft(policy, demos, cfg, pad_id=env_spec(env).pad_id, progress=progress)
+    policy.save_pretrained(out / "policy")
+    _save_tokenizer(env, out / "policy")
     env.close()
-    out = Path(out_dir)
-    policy.save_pretrained(out)
-    (out / "sft_log.json").write_text(
-        json.dumps(
-            {
-                "config": cfg.__dict__,
-                "env": env_id,
-                "env_kwargs": env_kwargs or {},
-                "arch": policy.architecture,
-                "losses": losses,
-            }
+    record = {
+        "kind": "sft",
+        "env": env_id,
+        "env_kwargs": env_kwargs or {},
+        "init": str(init) if init else None,
+        "arch": policy.architecture,
+        "config": asdict(cfg),
+    }
+    write_run(out, record)
+    atomic_write_text(out / "sft_log.json", json.dumps({**record, "losses": losses}))
+    return out / "policy"
+
+
+def _ppo_run_record(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    init: str | os.PathLike | None,
+    num_envs: int,
+    vectorization_mode: str,
+    processes: int,
+    policy: ValueHeadLM,
+    lora: LoraSettings | None,
+    config: PPOConfig,
+    eval_every: int,
+    eval_episodes: int,
+) -> dict[str, Any]:
+    return {
+        "kind": "ppo",
+        "env": env_id,
+        "env_kwargs": env_kwargs,
+        "init": str(init) if init else None,
+        "num_envs": num_envs,
+        "vector_mode": vectorization_mode,
+        "processes": processes,
+        "arch": policy.architecture,
+        "lora": asdict(lora) if lora is not None else None,
+        "lora_rank": lora.rank if lora is not None else 0,
+        "eval_every": eval_every,
+        "eval_episodes": eval_episodes,
+        "config": config.to_dict(),
+    }
+
+
+def _requested_on_resume(
+    env_id: str,
+    config: PPOConfig | Mapping[str, Any] | None,
+    overrides: Mapping[str, Any],
+    iterations: int | None,
+) -> dict[str, Any]:
+    """What the caller asked for, flat, for comparing with the recorded run."""
+    asked: dict[str, Any] = {"env": env_id}
+    if isinstance(config, PPOConfig):
+        asked.update(config.to_dict())
+    elif config is not None:
+        asked.update(config)
+    asked.update({k: v for k, v in overrides.items() if v is not None})
+    if iterations is not None:
+        asked["total_iterations"] = iterations
+    return asked
+
+
+def _check_resume(
+    out: Path,
+    recorded: dict[str, Any],
+    asked: dict[str, Any],
+    done: int,
+) -> dict[str, Any]:
+    """Refuse settings that contradict the run; return the record, extended if asked."""
+    conflicts, notes = resume_conflicts(recorded, asked, done_iterations=done)
+    if conflicts:
+        raise RunFolderError(
+            f"--resume: {out} was started with other settings:\n"
+            + "\n".join(conflicts)
+            + "\nDrop these flags to continue as recorded, or start a new run with "
+            "another --out (or --overwrite)."
         )
-    )
-    return out
+    for note in notes:
+        print(f"--resume: {note}")
+    updated = json.loads(json.dumps(recorded))
+    for key in ("eval_every", "eval_episodes", "vector_mode"):
+        if key in asked:
+            updated[key] = asked[key]
+    for key in ("total_iterations", "checkpoint_every", "keep_checkpoints"):
+        if key in asked:
+            updated["config"][key] = asked[key]
+    return updated
+
+
+class _GracefulStop:
+    """The first Ctrl-C asks training to stop after the current iteration, at a safe point
+    (checkpoint and model written); a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> _GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nCtrl-C: stopping after this iteration and saving a checkpoint "
+            "(Ctrl-C again to stop now)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C at a safe point; ``checkpoint`` is what was saved."""
+
+    def __init__(self, iteration: int, checkpoint: Path | None, out: Path):
+        self.iteration, self.checkpoint, self.out = iteration, checkpoint, out
+        super().__init__(
+            f"stopped at iteration {iteration}; saved checkpoint {checkpoint} and the model "
+            f"in {out / 'policy'}. Continue with the same command and --resume"
+        )
+
+
+def _evaluate_policy(env: gym.Env, ppo: PPO, episodes: int) -> dict[str, float]:
+    """Greedy test-split scores of the current policy: points on the learning curve. The
+    agent has its own generator, so training's sampling is not disturbed."""
+    agent = PolicyAgent(env, ppo.policy, temperature=0.0, seed=ppo.config.seed)
+    result = evaluate(env, agent, split="test", episodes=episodes, seed=0, progress=False)
+    return {"eval/success_rate": result.success_rate, "eval/mean_reward": result.mean_reward}
 
 
 def train_ppo(
     env_id: str,
     out_dir: str | os.PathLike,
-    config: PPOConfig | None = None,
+    config: PPOConfig | Mapping[str, Any] | None = None,
     *,
     init: str | os.PathLike | None = None,
     iterations: int | None = None,
-    num_envs: int = 16,
+    num_envs: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     resume: bool = False,
-    vectorization_mode: str = "sync",
-    arch: str = "causal",
+    overwrite: bool = False,
+    vectorization_mode: str | None = None,
+    arch: str | None = None,
     lora: LoraSettings | None = None,
     parallel: Collective | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
     progress: bool = True,
 ) -> tuple[PPO, list[dict[str, Any]]]:
-    """Train with PPO for ``iterations`` (default ``config.total_iterations``).
+    """Train with PPO until ``iterations`` (default ``config.total_iterations``).
 
-    ``arch`` picks the model built from a config when there is no ``init``; ``lora``
-    trains low-rank adapters on a frozen base instead of every weight (needs peft).
+    ``config`` is a :class:`PPOConfig` or a mapping of the fields to change from the
+    defaults. ``arch`` picks the model built from a config when there is no ``init``;
+    ``lora`` trains low-rank adapters on a frozen base instead of every weight (needs
+    peft). Every ``eval_every`` iterations (0: never) the greedy policy plays the first
+    ``eval_episodes`` test-split items; the scores join that iteration's metrics row.
 
-    With ``resume``, continue from the latest checkpoint in ``out_dir`` (its config wins);
-    the iterations that follow match an uninterrupted run with the same seed.
+    The run's settings are recorded in ``out_dir/run.json``. With ``resume``, training
+    continues from the newest intact checkpoint under those settings; anything given
+    again with another value is refused (:class:`RunFolderError`), except a larger
+    ``iterations``, which extends the run. The iterations that follow match an
+    uninterrupted run with the same seed. Without ``resume``, ``out_dir`` must be empty
+    or new, unless ``overwrite`` moves the old run aside.
+
+    The first Ctrl-C stops after the current iteration, saves a checkpoint and the
+    model and raises :class:`TrainingInterrupted`.
 
     Under ``accelerate launch`` (``parallel`` defaults to what the launcher set up) every
     process runs ``num_envs`` envs and collects its share of each iteration's episodes;
@@ -132,40 +313,70 @@ def train_ppo(
     parallel = parallel or from_environment()
     main = parallel.is_main
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # "sync", "async" or "threaded" (tool calls of the envs overlap; textgym.vector).
-    envs = make_vec(env_id, num_envs, vectorization_mode, **(env_kwargs or {}))
-    log = MetricsLog(out) if main else None
     checkpoints = out / "checkpoints"
-    found = latest_checkpoint(checkpoints) if resume else None
-    if resume and found is None:
-        raise FileNotFoundError(f"--resume: no checkpoint under {checkpoints}")
-    if found is not None:
-        ppo = load_checkpoint(found, envs, parallel)
-        if log is not None:
-            log.truncate_after(ppo.iteration)
+    if resume:
+        prepare_run_folder(out, resume=True)
+        recorded = read_run(out)
+        envs_args = recorded or {}
+        env_kwargs_now = envs_args.get("env_kwargs", env_kwargs or {})
+        asked = _requested_on_resume(
+            env_id,
+            config,
+            {
+                "env_kwargs": env_kwargs,
+                "num_envs": num_envs,
+                "vector_mode": vectorization_mode,
+                "arch": arch,
+                "eval_every": eval_every,
+                "eval_episodes": eval_episodes,
+                # Given again, they must be the run's own: the checkpoint holds the model.
+                "init": str(init) if init is not None else None,
+                "lora_rank": lora.rank if lora is not None else None,
+            },
+            iterations,
+        )
+        mode = asked.get("vector_mode", envs_args.get("vector_mode", "sync"))
+        envs = make_vec(env_id, envs_args.get("num_envs", num_envs or 16), mode,
+                        **env_kwargs_now)
+        try:
+            ppo, found = load_latest_intact(checkpoints, envs, parallel)
+        except BaseException:
+            envs.close()
+            raise
+        if recorded is None:  # a run from before run.json: its checkpoint's config rules
+            recorded = {"env": env_id, "config": ppo.config.to_dict()}
+        run = _check_resume(out, recorded, asked, ppo.iteration)
+        ppo.config = PPOConfig.from_dict(run["config"])
+        if main:
+            print(f"--resume: continuing {out} from {found.name} (iteration {ppo.iteration})")
     else:
-        cfg = config or PPOConfig()
-        env = gym.make(env_id, **(env_kwargs or {}))
-        policy = make_policy(env, init, seed=cfg.seed, arch=arch)
+        if main:  # the other processes of a data-parallel run write nothing
+            _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
+        cfg = config if isinstance(config, PPOConfig) else PPOConfig(**dict(config or {}))
+        if iterations is not None:
+            cfg = PPOConfig.from_dict({**cfg.to_dict(), "total_iterations": iterations})
+        env_kwargs_now = env_kwargs or {}
+        mode = vectorization_mode or "sync"
+        n_envs = num_envs or 16
+        envs = make_vec(env_id, n_envs, mode, **env_kwargs_now)
+        env = gym.make(env_id, **env_kwargs_now)
+        policy = make_policy(env, init, seed=cfg.seed, arch=arch or "causal")
         env.close()
         if lora is not None:
             add_lora(policy, lora)
         ppo = PPO(envs, policy, cfg, parallel=parallel)
-        if log is not None:
-            log.truncate_after(0)
-            run = {
-                "env": env_id,
-                "env_kwargs": env_kwargs or {},
-                "init": str(init) if init else None,
-                "num_envs": num_envs,
-                "processes": parallel.world_size,
-                "arch": policy.architecture,
-                "lora": asdict(lora) if lora is not None else None,
-                "config": ppo.config.to_dict(),
-            }
-            (out / "run.json").write_text(json.dumps(run, indent=2))
-    total = iterations if iterations is not None else ppo.config.total_iterations
+        run = _ppo_run_record(
+            env_id, env_kwargs_now, init, n_envs, mode, parallel.world_size, policy, lora,
+            ppo.config, eval_every or 0, eval_episodes or 50,
+        )
+    log = MetricsLog(out) if main else None
+    if log is not None:
+        log.truncate_after(ppo.iteration)
+        write_run(out, run)
+    # The main process's own env: test-split evaluations and the tokenizer to save.
+    main_env = gym.make(env_id, **env_kwargs_now) if main else None
+    eval_env = main_env if run.get("eval_every") else None
+    total = ppo.config.total_iterations
     every = ppo.config.checkpoint_every
     bar = tqdm(
         total=total,
@@ -173,31 +384,47 @@ def train_ppo(
         desc="ppo",
         disable=not (progress and main),
     )
+    saved: Path | None = None
+    saved_at = -1  # every process tracks it: saving is collective under data parallelism
+    stop = _GracefulStop()
     try:
-        while ppo.iteration < total:
-            stats = ppo.step()
-            if log is not None:
-                log.log(stats)
-            bar.update(1)
-            bar.set_postfix(
-                reward=f"{stats['env/reward_mean']:.3f}", kl=f"{stats['objective/kl']:.2f}"
-            )
-            if every and ppo.iteration % every == 0:
-                save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
+        with stop:
+            while ppo.iteration < total and not stop.requested:
+                stats = ppo.step()
+                if eval_env is not None and (
+                    ppo.iteration % run["eval_every"] == 0 or ppo.iteration == total
+                ):
+                    stats.update(_evaluate_policy(eval_env, ppo, run["eval_episodes"]))
+                if log is not None:
+                    log.log(stats)
+                bar.update(1)
+                bar.set_postfix(
+                    reward=f"{stats['env/reward_mean']:.3f}", kl=f"{stats['objective/kl']:.2f}"
+                )
+                if every and ppo.iteration % every == 0:
+                    saved = save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
+                    saved_at = ppo.iteration
+            # Under accelerate launch, Ctrl-C reaches every process of the group alike.
+            stopping = stop.requested
     finally:
         bar.close()
         if log is not None:
             log.close()
-    save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
+    if saved_at != ppo.iteration:
+        saved = save_checkpoint(ppo, checkpoints, keep=ppo.config.keep_checkpoints)
     envs.close()
     rows: list[dict[str, Any]] = []
     if main:
         ppo.policy.save_pretrained(out / "policy")
+        _save_tokenizer(main_env, out / "policy")
+        main_env.close()
         rows = read_jsonl(log.path)
         if rows:
             plot_learning_curve(rows, out / "learning_curve.png", title=f"PPO on {env_id}")
     if owns_group:
         parallel.close()  # after the main process has written; others wait at its barrier
+    if stopping:
+        raise TrainingInterrupted(ppo.iteration, saved, out)
     return ppo, rows
 
 
@@ -209,6 +436,7 @@ def train_reward(
     items: int = 300,
     held_out: int = 100,
     env_kwargs: dict[str, Any] | None = None,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> tuple[Path, float]:
     """Train a reward model on preference pairs from ``env_id``: the oracle and the random
@@ -216,19 +444,12 @@ def train_reward(
     ``items..items+held_out-1`` give held-out pairs. Saves the model to ``out_dir`` with
     ``reward_log.json`` (losses, pair counts, held-out accuracy); returns the folder and the
     held-out pairwise accuracy."""
-    from textgym.agents.oracle import OracleAgent
-    from textgym.agents.random_agent import RandomAgent
-    from textgym.agents.reward_model import (
-        RewardModel,
-        pairwise_accuracy,
-        preference_pairs,
-        train_reward_model,
-    )
-
     for name, value in (("items", items), ("held_out", held_out)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     cfg = config or RewardConfig()
+    out = Path(out_dir)
+    _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
     env = gym.make(env_id, **(env_kwargs or {}))
     agents = [OracleAgent(env), RandomAgent(env, seed=cfg.seed)]
     train_pairs = preference_pairs(env, agents, range(items), seed=cfg.seed, progress=progress)
@@ -242,9 +463,9 @@ def train_reward(
     rm = RewardModel.from_config(cfg)
     losses = train_reward_model(rm, train_pairs, progress=progress)
     accuracy = pairwise_accuracy(rm, test_pairs)
-    out = Path(out_dir)
     rm.save_pretrained(out)
-    (out / "reward_log.json").write_text(
+    atomic_write_text(
+        out / "reward_log.json",
         json.dumps(
             {
                 "env": env_id,
@@ -255,6 +476,6 @@ def train_reward(
                 "held_out_accuracy": accuracy,
                 "losses": losses,
             }
-        )
+        ),
     )
     return out, accuracy

@@ -22,6 +22,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from textgym.agents.model_paths import resolve_model_dir
 from textgym.agents.ppo_math import entropy_from_logits, token_logprobs
 
 __all__ = ["ValueHeadLM", "tiny_gpt2_config"]
@@ -240,10 +241,12 @@ class ValueHeadLM(nn.Module):
         """Load a local checkpoint. A plain LM folder (no value head) gets a new,
         zero-initialised head. ``ValueHeadLM.from_pretrained`` of an encoder-decoder folder
         returns a :class:`~textgym.agents.seq2seq_value_head.Seq2SeqValueHeadLM`, so every
-        loader of policies takes both."""
-        path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no model folder at {str(path)!r}")
+        loader of policies takes both.
+
+        ``path`` may also be a run, a checkpoint or a folder of runs: the model in it is
+        found by :func:`~textgym.agents.model_paths.resolve_model_dir` (a folder with a
+        ``config.json`` is used as it is)."""
+        path = resolve_model_dir(path)
         if cls is ValueHeadLM and _is_encoder_decoder(path):
             from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM
 

@@ -45,6 +45,53 @@ def _tables(markdown: str) -> dict[str, list[list[str]]]:
     return out
 
 
+#: Decimals each metric is printed with: rates are k/n, rewards may be continuous, counts
+#: per episode need a hundredth at most. Throughput is checked by significant figures.
+PRINTED_DECIMALS = {
+    "success_rate": 3,
+    "invalid_call_rate": 3,
+    "mean_reward": 4,
+    "mean_tool_calls": 2,
+    "mean_agent_tokens": 1,
+}
+
+
+def _assert_printed(text: str, value: float, metric: str) -> None:
+    """``text`` is ``value`` rounded to the precision it is printed at, and that precision
+    suits ``metric``."""
+    decimals = len(text.partition(".")[2])
+    assert abs(float(text) - value) <= 0.5 * 10**-decimals + 1e-9, (text, value, metric)
+    if metric == "episodes_per_second":
+        integer_digits = len(text.partition(".")[0].lstrip("-0"))
+        significant = len(text.replace(".", "").lstrip("-0"))
+        assert significant <= max(3, integer_digits), (text, value)
+        assert value < 100 or decimals == 0, (text, value)
+    else:
+        assert decimals == PRINTED_DECIMALS[metric], (text, metric)
+
+
+def test_fmt_prints_each_metric_at_its_precision():
+    assert fmt(1559.3113, "episodes_per_second") == "1559"
+    assert fmt(37.9566, "episodes_per_second") == "38.0"
+    assert fmt(9.4852, "episodes_per_second") == "9.49"
+    assert fmt(0.12345, "episodes_per_second") == "0.123"
+    assert fmt(0.0, "episodes_per_second") == "0"
+    assert fmt(0.835, "success_rate") == "0.835"
+    assert fmt(-0.41666, "mean_reward") == "-0.4167"
+    assert fmt(1.3651, "mean_tool_calls") == "1.37"
+    assert fmt(61.495, "mean_agent_tokens") == "61.5"
+    assert fmt(None, "success_rate") == "-"
+    assert fmt(0.5) == "0.5000"  # no metric: the old 4 decimals
+    # And the round trip catches a wrong value or a precision that does not suit.
+    _assert_printed("1559", 1559.3113, "episodes_per_second")
+    with pytest.raises(AssertionError):
+        _assert_printed("1559.3113", 1559.3113, "episodes_per_second")
+    with pytest.raises(AssertionError):
+        _assert_printed("0.836", 0.835, "success_rate")
+    with pytest.raises(AssertionError):
+        _assert_printed("0.8", 0.8, "mean_reward")
+
+
 def test_board_covers_every_env_and_markdown_matches_json(board_dir):
     board = json.loads((board_dir / "leaderboard.json").read_text())
     assert [e["env"] for e in board["envs"]] == env_ids()
@@ -60,12 +107,15 @@ def test_board_covers_every_env_and_markdown_matches_json(board_dir):
     assert set(headline) == set(by_name)
     for name, values in headline.items():
         cells = {c["env"]: c for c in by_name[name]["results"]}
-        expected = [fmt(cells[e["env"]]["metrics"][e["metric"]]) for e in board["envs"]]
-        assert values == expected
+        assert len(values) == len(board["envs"])
+        for text, env in zip(values, board["envs"]):
+            _assert_printed(text, cells[env["env"]]["metrics"][env["metric"]], env["metric"])
     for env in board["envs"]:
         for row in tables[env["env"]]:
             cell = {c["env"]: c for c in by_name[row[0]]["results"]}[env["env"]]
-            assert row[1:] == [fmt(cell["metrics"][m]) for m in lb.METRICS]
+            assert len(row[1:]) == len(lb.METRICS)
+            for text, metric in zip(row[1:], lb.METRICS):
+                _assert_printed(text, cell["metrics"][metric], metric)
     # The oracle ranks first and beats random on every env.
     assert tables["Headline"][0][0] == "oracle"
     for env in board["envs"]:
@@ -227,7 +277,7 @@ def test_submit_then_merge_through_the_cli(board_dir, tmp_path, capsys, monkeypa
     assert main(["leaderboard", "merge", str(out), "--out", str(board), "--no-chart"]) == 0
     markdown = (board / "leaderboard.md").read_text()
     row = next(r for r in _tables(markdown)["Headline"] if r[0] == "rules")
-    assert row[1] == "1.0000" and set(row[2:]) == {"-"}  # a calculator specialist
+    assert row[1] == "1.000" and set(row[2:]) == {"-"}  # a calculator specialist
 
     tampered = json.loads(out.read_text())
     tampered["results"][0]["env_version"] = 3
@@ -256,7 +306,7 @@ def test_cli_run_prints_the_headline(tmp_path, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert re.search(r"\| oracle \| 1\.0000 \|", printed)
+    assert re.search(r"\| oracle \| 1\.000 \|", printed)
     assert not (tmp_path / "leaderboard.png").exists()
 
 
@@ -316,3 +366,206 @@ def test_cut_turn_stops_at_the_first_marker():
     assert cut_turn("<request><Calculator>1+1<call>2<response>") == "<request><Calculator>1+1<call>"
     assert cut_turn("Result=2<submit> more") == "Result=2<submit>"
     assert cut_turn("no marker") == "no marker"
+
+
+# ---- the chart ---------------------------------------------------------------------------
+
+
+def _synthetic_board() -> dict:
+    """Headline values only: a success rate of 0 and negative mean rewards, as random gets
+    on Sentiment ([-1, 1]) and in a zero-sum race; one entry misses a cell."""
+
+    def cells(**values):
+        return [
+            {"env": env, "metric": metric, "metrics": {metric: value}}
+            for (env, metric), value in zip(envs, values.values())
+        ]
+
+    envs = [
+        (CALC, "success_rate"),
+        ("TextEnv-Sentiment-v0", "mean_reward"),
+        ("TextEnv-Race-v0", "mean_reward"),
+    ]
+    return {
+        "envs": [{"env": env, "metric": metric} for env, metric in envs],
+        "entries": [
+            {"agent": {"name": "oracle"}, "results": cells(a=1.0, b=0.8387, c=0.25)},
+            {"agent": {"name": "random"}, "results": cells(a=0.0, b=-0.42, c=-0.25)},
+            {"agent": {"name": "rules"}, "results": cells(a=1.0)},
+        ],
+    }
+
+
+def test_value_limits_hold_zero_negative_values_and_label_room():
+    from textgym.leaderboard.report import value_limits
+
+    lo, hi = value_limits([1.0, 0.0, -0.42])
+    assert lo < -0.42 and hi > 1.0
+    lo, hi = value_limits([0.0, 0.5])
+    assert lo < 0.0 < hi  # a zero score's mark sits inside the axis
+    lo, hi = value_limits([-1.0, -0.5])
+    assert lo < -1.0 and hi >= 0.0  # all negative: zero stays in view
+    assert value_limits([]) == value_limits([0.0])
+    lo, hi = value_limits([0.0])
+    assert lo < 0.0 < hi  # an all-zero board still has an axis
+
+
+def test_chart_labels_every_bar_and_shows_zero_and_negative_scores(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from textgym.leaderboard.report import _chart, chart_figure
+
+    board = _synthetic_board()
+    fig = chart_figure(board)
+    try:
+        (ax,) = fig.axes
+        labels = [t.get_text() for t in ax.texts]
+        # One label per (agent, env): values at the metric's precision, "-" for the gap.
+        assert sorted(labels) == sorted(
+            ["1.000", "0.8387", "0.2500", "0.000", "-0.4200", "-0.2500", "1.000", "-", "-"]
+        )
+        lo, hi = ax.get_ylim()
+        assert lo < -0.42 and hi > 1.0
+        # The zero success rate is drawn (a flat mark at 0), not an invisible bar.
+        marks = [c for c in ax.collections if len(c.get_segments()) == 1]
+        assert any(
+            (seg[:, 1] == 0.0).all() and seg[1, 0] - seg[0, 0] > 0
+            for c in marks
+            for seg in c.get_segments()
+        )
+        zero_lines = [line for line in ax.lines if list(line.get_ydata()) == [0.0, 0.0]]
+        assert zero_lines  # the zero line
+    finally:
+        plt.close(fig)
+    _chart(board, tmp_path / "leaderboard.png")
+    data = (tmp_path / "leaderboard.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert not list(tmp_path.glob(".*.tmp.png"))  # the temporary file was renamed
+
+
+# ---- merging into a fresh folder ---------------------------------------------------------
+
+
+def test_the_submit_hint_merges_in_a_fresh_folder(tmp_path, capsys, monkeypatch):
+    """`submit` prints "merge it with `textgym leaderboard merge FILE`": that command, run
+    as printed in a folder with no board, starts one."""
+    monkeypatch.chdir(tmp_path)
+    args = ["leaderboard", "submit", "--agent", "oracle", "--name", "o", "--envs", CALC]
+    assert main([*args, "--episodes", "5", "-o", "o.json", "--quiet"]) == 0
+    hint = re.search(r"merge it with `textgym (.+?)`", capsys.readouterr().out)
+    assert hint, "submit no longer prints the merge hint"
+    assert main(hint.group(1).split()) == 0
+    board = lb.load_board(tmp_path / "leaderboard")
+    assert [e["env"] for e in board["envs"]] == [CALC]
+    assert (board["episodes"], board["seed"]) == (5, 0)
+    assert [e["agent"]["name"] for e in board["entries"]] == ["o"]
+    assert (tmp_path / "leaderboard" / "leaderboard.md").is_file()
+    # The new board is an ordinary one: `run` adds an agent under the same settings.
+    lb.run_board(["random"], tmp_path / "leaderboard", env_ids=[CALC], episodes=5, progress=False)
+    names = [e["agent"]["name"] for e in lb.load_board(tmp_path / "leaderboard")["entries"]]
+    assert names == ["o", "random"]
+
+
+def test_merge_into_a_fresh_folder_takes_whole_splits_and_registry_order(entry, tmp_path):
+    """Entries over whole test splits make a board with episodes=None; several entries
+    make one board over the union of their envs, in registry order."""
+    sentiment = "TextEnv-Sentiment-v0"
+    full = lb.evaluate_agent("oracle", [sentiment], name="full", progress=False)
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    board, names = lb.merge_entries([tmp_path / "full.json"], tmp_path / "a", chart=False)
+    assert board["episodes"] is None and names == ["full"]
+
+    calc_only = dict(copy.deepcopy(entry), agent={"name": "calc", "spec": "oracle"})
+    sentiment_only = lb.evaluate_agent(
+        "random", [sentiment], name="senti", episodes=EPISODES, progress=False
+    )
+    (tmp_path / "senti.json").write_text(json.dumps(sentiment_only))
+    (tmp_path / "calc.json").write_text(json.dumps(calc_only))
+    board, names = lb.merge_entries(
+        [tmp_path / "senti.json", tmp_path / "calc.json"], tmp_path / "b", chart=False
+    )
+    order = env_ids()
+    assert [e["env"] for e in board["envs"]] == sorted([CALC, sentiment], key=order.index)
+    assert board["episodes"] == EPISODES and names == ["senti", "calc"]
+
+
+def test_merge_into_a_fresh_folder_still_rejects_a_bad_entry(entry, tmp_path):
+    bad = copy.deepcopy(entry)
+    bad["results"][0]["split_hash"] = "0" * 64
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(lb.InvalidEntry, match="test-split hash"):
+        lb.merge_entries([tmp_path / "bad.json"], tmp_path / "board")
+    assert not (tmp_path / "board").exists()  # nothing written
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(lb.InvalidEntry, match="not JSON"):
+        lb.merge_entries([tmp_path / "junk.json"], tmp_path / "board")
+
+
+# ---- env kwargs --------------------------------------------------------------------------
+
+
+def test_env_kwargs_change_the_split_hash_and_are_not_reused_across(tmp_path, monkeypatch):
+    import textgym.specs
+
+    made: list[dict] = []
+    real_make = gym.make
+
+    def recording_make(env_id, **kwargs):
+        made.append(dict(kwargs))
+        return real_make(env_id, **kwargs)
+
+    evaluated: list[int] = []
+    real_agent = textgym.specs.make_agent
+
+    def counting_agent(spec, env, **kwargs):
+        evaluated.append(env.unwrapped.task.config()["level"])
+        return real_agent(spec, env, **kwargs)
+
+    monkeypatch.setattr(gym, "make", recording_make)
+    monkeypatch.setattr(textgym.specs, "make_agent", counting_agent)
+    cells = tmp_path / "cells"
+    level0 = lb.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
+    level1 = lb.evaluate_agent(
+        "oracle", [CALC], episodes=3, cells_dir=cells, progress=False, env_kwargs={"level": 1}
+    )
+    assert {"level": 1} in made  # the kwargs reach gym.make
+    hash0, hash1 = (e["results"][0]["split_hash"] for e in (level0, level1))
+    assert hash0 != hash1
+    assert hash1 == real_make(CALC, level=1).unwrapped.task.split_hash()
+    assert evaluated == [0, 1]  # the level-0 cell was not reused for level 1
+    saved = json.loads((cells / "oracle" / f"{CALC}.json").read_text())
+    assert saved["key"]["env_kwargs"] == {"level": 1}
+    # Back to level 0: the saved cell is level 1's, so it is recomputed, then reused.
+    again = lb.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
+    assert again["results"][0]["split_hash"] == hash0 and evaluated == [0, 1, 0]
+    lb.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
+    assert evaluated == [0, 1, 0]
+    # The entry validates against the split its kwargs make, and only that one.
+    lb.validate_entry(level1, episodes=3, env_infos=lb.EnvInfos({"level": 1}))
+    with pytest.raises(lb.InvalidEntry, match="test-split hash"):
+        lb.validate_entry(level1, episodes=3)
+
+
+def test_a_board_records_its_env_kwargs_and_keeps_them(tmp_path):
+    board = lb.run_board(
+        ["oracle"],
+        tmp_path,
+        env_ids=[CALC],
+        episodes=3,
+        progress=False,
+        chart=False,
+        env_kwargs={"level": 1},
+    )
+    assert board["env_kwargs"] == {"level": 1}
+    assert board["envs"][0]["split_hash"] == gym.make(CALC, level=1).unwrapped.task.split_hash()
+    assert '**{"level": 1}' in (tmp_path / "leaderboard.md").read_text()
+    with pytest.raises(ValueError, match="env kwargs"):
+        lb.run_board(["oracle"], tmp_path, env_ids=[CALC], episodes=3, progress=False)
+    # A board made before env kwargs existed (no field) is a board without kwargs.
+    plain = tmp_path / "plain"
+    lb.run_board(["random"], plain, env_ids=[CALC], episodes=3, progress=False, chart=False)
+    old = lb.load_board(plain)
+    del old["env_kwargs"]
+    (plain / "leaderboard.json").write_text(json.dumps(old))
+    board = lb.run_board(["oracle"], plain, env_ids=[CALC], episodes=3, progress=False)
+    assert [e["agent"]["name"] for e in board["entries"]] == ["random", "oracle"]

@@ -17,7 +17,10 @@ from safetensors.torch import load_file
 from textgym.agents.metrics import read_jsonl
 from textgym.cli import main
 
-TINY = ["--batch-size", "4", "--mini-batch-size", "2", "--num-envs", "2", "--quiet"]
+TINY = [
+    "--batch-size", "4", "--mini-batch-size", "2", "--num-envs", "2", "--eval-episodes", "3",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,10 @@ def sft_model(tmp_path_factory):
 
 
 def test_sft_cli_saves_a_loadable_model(sft_model):
-    assert (sft_model / "model.safetensors").exists()
-    assert (sft_model / "value_head.safetensors").exists()
+    assert (sft_model / "policy" / "model.safetensors").exists()
+    assert (sft_model / "policy" / "value_head.safetensors").exists()
+    assert (sft_model / "policy" / "tokenizer_config.json").exists()  # hf: loads the pair
+    assert json.loads((sft_model / "run.json").read_text())["config"]["steps"] == 5
     log = json.loads((sft_model / "sft_log.json").read_text())
     assert len(log["losses"]) == 5
 

@@ -15,6 +15,7 @@ import torch
 
 import textgym
 from textgym.agents import OracleAgent, PolicyAgent, PPOConfig, RandomAgent, SFTConfig
+from textgym.agents.run_folder import prepare_run_folder
 from textgym.agents.train import train_ppo, train_sft
 
 ENV_ID = "TextEnv-Calculator-v0"
@@ -49,6 +50,10 @@ def run_demo(
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     started = time.perf_counter()
     out = Path(out_dir)
+    # Running the demo again keeps the last one: it is moved aside, never deleted.
+    moved = prepare_run_folder(out, overwrite=True)
+    if moved is not None:
+        print(f"(the previous demo in {out} was moved to {moved})")
     env = gym.make(ENV_ID)
     print(
         f"textgym {textgym.__version__} demo on {ENV_ID}: tiny GPT-2 from a config, "
@@ -73,7 +78,7 @@ def run_demo(
         mini_batch_size=16,
         checkpoint_every=0,
     )
-    train_ppo(ENV_ID, out / "ppo", config, init=sft_dir)
+    train_ppo(ENV_ID, out / "ppo", config, init=sft_dir, eval_every=10, eval_episodes=50)
     after = _policy_success(env, out / "ppo" / "policy", episodes)
 
     print(f"3/3 evaluation on {episodes} test-split items\n")

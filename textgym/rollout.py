@@ -13,7 +13,9 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["Agent", "Episode", "EvalResult", "run_episode", "evaluate"]
+from textgym.tokenizer import decode
+
+__all__ = ["Agent", "Episode", "EvalResult", "run_episode", "evaluate", "episode_record"]
 
 
 @runtime_checkable
@@ -57,6 +59,32 @@ class Episode:
     @property
     def agent_tokens(self) -> int:
         return int(self.agent_mask.sum())
+
+
+def episode_record(episode: Episode, tokenizer=None) -> dict[str, Any]:
+    """One episode as a JSON-able dict (``textgym eval --save-episodes``): the text when a
+    tokenizer is given, the token ids and agent mask, rewards, tool calls and outcome."""
+    record: dict[str, Any] = {
+        "split": episode.split,
+        "index": episode.index,
+        "seed": episode.seed,
+        "success": episode.success,
+        "reward": episode.reward,
+        "rewards": episode.rewards,
+        "answer": episode.answer,
+        "terminated": episode.terminated,
+        "truncated": episode.truncated,
+        "turns": episode.turns,
+        "tool_calls": [
+            {k: v for k, v in call.items() if k != "latency"} for call in episode.tool_calls
+        ],
+        "tokens": episode.tokens.tolist(),
+        "agent_mask": episode.agent_mask.astype(int).tolist(),
+        "actions": [a.tolist() for a in episode.actions],
+    }
+    if tokenizer is not None:
+        record["text"] = decode(tokenizer, episode.tokens)
+    return record
 
 
 @dataclass
@@ -163,11 +191,14 @@ def evaluate(
     with ``seed + i``: the same arguments always give the same scores.
 
     Args:
-        agent: an :class:`Agent`, or a factory called with ``env``.
+        agent: an :class:`Agent`, or a factory called with ``env`` (an agent class such
+            as ``OracleAgent`` works as one).
         episodes: how many items; default the whole test split.
         on_episode: called with each finished episode (the leaderboard's progress bar).
     """
-    if not isinstance(agent, Agent):
+    # A class has ``reset`` and ``act`` too, so it passes the protocol check: a class (or
+    # any other non-agent callable) is a factory.
+    if isinstance(agent, type) or not isinstance(agent, Agent):
         agent = agent(env)
     task = getattr(env.unwrapped, "task", None)
     if episodes is None:

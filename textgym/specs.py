@@ -2,16 +2,24 @@
 
 - ``random``: :class:`textgym.agents.RandomAgent`
 - ``oracle``: :class:`textgym.agents.OracleAgent`
-- ``ppo:PATH``: :class:`textgym.agents.PolicyAgent` on a trained model (a ``textgym train``
-  output folder, or any folder saved with ``save_pretrained``), greedy decoding
+- ``ppo:PATH``: :class:`textgym.agents.PolicyAgent` on a trained model, greedy decoding
 - ``hf:PATH``: :class:`textgym.agents.HFAgent`, any local causal LM folder with its own
-  tokenizer, zero-shot through text, greedy decoding
-- ``module:callable``: ``callable(env)`` returns an :class:`textgym.Agent` (third parties)
+  tokenizer (or its run's), zero-shot through text, greedy decoding
+- ``module:callable``: ``callable(env)`` returns an :class:`textgym.Agent` (third parties);
+  the module is looked up in the current directory too, as ``python -m`` does
+
+``PATH`` is a model folder (saved with ``save_pretrained``), a ``textgym train`` run, a
+checkpoint, or a folder of runs such as ``make demo``'s; one rule says which model it means
+for both specs: :func:`textgym.agents.model_paths.resolve_model_dir`.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import gymnasium as gym
 
@@ -24,32 +32,30 @@ SPEC_HELP = "random | oracle | ppo:PATH | hf:PATH | module:callable"
 
 def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
     """Build the agent that ``spec`` names, for ``env``."""
-    from pathlib import Path
-
+    # Imported here, not at the top: the CLI imports this module, and `textgym --help` or
+    # `eval --agent random` should not wait for torch and transformers to load.
     from textgym.agents import HFAgent, OracleAgent, PolicyAgent, RandomAgent
+    from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
 
-    if spec.startswith("ppo:"):
-        path = Path(spec[4:])
-        if (path / "policy").is_dir():  # a training run's folder
-            path = path / "policy"
-        if not path.is_dir():
-            raise FileNotFoundError(f"agent spec {spec!r}: no model folder at {str(path)!r}")
-        return PolicyAgent(env, path, seed=seed)
-    if spec.startswith("hf:"):
-        path = Path(spec[3:])
-        if not path.is_dir():
-            raise FileNotFoundError(f"agent spec {spec!r}: no model folder at {str(path)!r}")
-        return HFAgent(env, path)
+    if spec.startswith(("ppo:", "hf:")):
+        kind, _, path = spec.partition(":")
+        try:
+            # Resolved here so that a bad path fails with the spec in the message.
+            model = resolve_model_dir(path)
+            if kind == "hf":
+                resolve_tokenizer_dir(path)
+        except (FileNotFoundError, ValueError) as exc:
+            raise type(exc)(f"agent spec {spec!r}: {exc}") from exc
+        if kind == "ppo":
+            return PolicyAgent(env, model, seed=seed)
+        return HFAgent(env, Path(path))
     if spec == "random":
         return RandomAgent(env, seed=seed)
     if spec == "oracle":
         return OracleAgent(env)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"agent spec {spec!r}: cannot import {module_name!r}: {exc}") from exc
+        module = _import_module(spec, module_name)
         factory = getattr(module, attr, None)
         if not callable(factory):
             raise ValueError(f"agent spec {spec!r}: {module_name} has no callable {attr!r}")
@@ -61,3 +67,26 @@ def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
             )
         return agent
     raise ValueError(f"unknown agent spec {spec!r}; expected {SPEC_HELP}")
+
+
+def _import_module(spec: str, name: str) -> ModuleType:
+    """Import ``name`` with the current directory on ``sys.path`` (only while importing),
+    as ``python -m`` has it: the ``textgym`` script's own ``sys.path`` lacks it, so a
+    module beside the user would not be found."""
+    cwd = os.getcwd()
+    added = not any(os.path.abspath(p or os.curdir) == cwd for p in sys.path)
+    if added:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # the module file may be newer than the finders' caches
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        hint = ""
+        missing = getattr(exc, "name", None) or ""
+        # The hint only when the module itself is missing, not one of its own imports.
+        if isinstance(exc, ModuleNotFoundError) and f"{name}.".startswith(f"{missing}."):
+            hint = f"; is {name!r} on PYTHONPATH? run from its folder or set PYTHONPATH"
+        raise ValueError(f"agent spec {spec!r}: cannot import {name!r}: {exc}{hint}") from exc
+    finally:
+        if added:
+            sys.path.remove(cwd)

@@ -6,7 +6,7 @@ third-party agent into an entry file (the submission format, ``entry.schema.json
 ``merge`` validates entries against the schema and this textgym's test splits and adds them.
 """
 
-from textgym.leaderboard.board import evaluate_agent, load_board, merge_entries, run_board
+from textgym.leaderboard.board import EnvInfos, evaluate_agent, load_board, merge_entries, run_board
 from textgym.leaderboard.records import (
     BOARD_SCHEMA,
     ENTRY_SCHEMA,
@@ -21,6 +21,7 @@ from textgym.leaderboard.validate import InvalidEntry, entry_schema, load_entry,
 __all__ = [
     "BOARD_SCHEMA",
     "ENTRY_SCHEMA",
+    "EnvInfos",
     "METRICS",
     "InvalidEntry",
     "board_markdown",

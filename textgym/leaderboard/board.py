@@ -8,9 +8,11 @@ A board lives in one folder::
     leaderboard.png    the headline metric per env and agent
     cells/AGENT/ENV.json   one finished evaluation each, with the key it was made under
 
-A cell whose key (spec, model fingerprint, episodes, seed, split hash, textgym version)
-matches is reused, so an interrupted run picks up where it stopped and a rerun with one
-more agent evaluates only that agent.
+A cell whose key (spec, model fingerprint, episodes, seed, split hash, env kwargs, textgym
+version) matches is reused, so an interrupted run picks up where it stopped and a rerun
+with one more agent evaluates only that agent.
+
+``merge`` into a folder without a board starts one for the envs the entries cover.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from textgym.leaderboard.validate import InvalidEntry, load_entry
 from textgym.registration import env_ids as registered_env_ids
 from textgym.rollout import evaluate
 
-__all__ = ["evaluate_agent", "run_board", "merge_entries", "load_board"]
+__all__ = ["EnvInfos", "evaluate_agent", "run_board", "merge_entries", "load_board"]
 
 
 def _slug(name: str) -> str:
@@ -52,15 +54,50 @@ def _check_episodes(episodes: int | None) -> None:
         raise ValueError(f"episodes must be a positive int or None, got {episodes!r}")
 
 
-class _EnvInfos:
-    """env id -> env_info, computed once per run (a split hash builds the whole split)."""
+def _jsonable_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``env_kwargs`` as they read back from JSON (tuples become lists), so a saved cell
+    key compares equal to a fresh one; the board and the cell files record them."""
+    try:
+        return json.loads(json.dumps(dict(env_kwargs or {}), sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"env_kwargs must be JSON values, got {env_kwargs!r} ({exc})") from None
 
-    def __init__(self) -> None:
+
+def _make(env_id: str, env_kwargs: Mapping[str, Any] | None) -> gym.Env:
+    return gym.make(env_id, **dict(env_kwargs or {}))
+
+
+def _env_info(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:func:`env_info` of the env as ``gym.make(env_id, **env_kwargs)`` builds it: kwargs
+    that configure the task (a level, a task seed) give another test split and hash."""
+    info = env_info(env_id)  # the registration check and the registered version
+    if not env_kwargs:
+        return info
+    env = _make(env_id, env_kwargs)
+    try:
+        task = env.unwrapped.task
+        return dict(
+            info,
+            split_hash=task.split_hash(),
+            test_size=task.test_size,
+            metric=getattr(task, "leaderboard_metric", info["metric"]),
+        )
+    finally:
+        env.close()
+
+
+class EnvInfos:
+    """env id -> env info under one set of env kwargs, computed once per run (a split hash
+    builds the whole split). Pass one as ``env_infos`` to
+    :func:`~textgym.leaderboard.validate_entry` to check an entry made with env kwargs."""
+
+    def __init__(self, env_kwargs: Mapping[str, Any] | None = None) -> None:
+        self.env_kwargs = dict(env_kwargs or {})
         self._cache: dict[str, dict[str, Any]] = {}
 
     def __call__(self, env_id: str) -> dict[str, Any]:
         if env_id not in self._cache:
-            self._cache[env_id] = env_info(env_id)
+            self._cache[env_id] = _env_info(env_id, self.env_kwargs)
         return self._cache[env_id]
 
 
@@ -74,7 +111,8 @@ def evaluate_agent(
     cells_dir: str | Path | None = None,
     progress: bool = True,
     description: str | None = None,
-    env_infos: _EnvInfos | None = None,
+    env_infos: EnvInfos | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one agent spec on each env's test split and return its entry (the
     submission format).
@@ -85,12 +123,17 @@ def evaluate_agent(
         episodes: items per env; default each env's whole test split (what the board
             ranks on; fewer is for smoke runs and is rejected by a full board).
         cells_dir: where finished cells are kept for resuming; ``None`` keeps nothing.
+        env_kwargs: passed to ``gym.make`` for every env (e.g. ``{"level": 1}``); task
+            settings among them change the recorded split hash.
     """
     from textgym.specs import make_agent
 
     _check_episodes(episodes)
     env_ids = list(env_ids or registered_env_ids())
-    infos = env_infos or _EnvInfos()
+    env_kwargs = dict(env_kwargs or {})
+    infos = env_infos or EnvInfos(env_kwargs)
+    if infos.env_kwargs != env_kwargs:
+        raise ValueError(f"env_infos were made for env kwargs {infos.env_kwargs}, not {env_kwargs}")
     fingerprint = agent_fingerprint(spec)
     name = name or spec
     cells: dict[str, dict[str, Any]] = {}
@@ -106,6 +149,11 @@ def evaluate_agent(
             "split_hash": info["split_hash"],
             "textgym_version": textgym.__version__,
         }
+        if env_kwargs:
+            # Explicit as well as through the split hash: kwargs outside the task config
+            # (turn limits, reward shaping) change results but not the split. Left out when
+            # empty so cells finished before env kwargs existed are still reused.
+            key["env_kwargs"] = _jsonable_kwargs(env_kwargs)
         path = None if cells_dir is None else Path(cells_dir) / _slug(name) / f"{env_id}.json"
         if path is not None and path.is_file():
             try:
@@ -120,7 +168,7 @@ def evaluate_agent(
     with tqdm(total=total, desc=name, unit="ep", disable=not progress or not total) as bar:
         for env_id, key, path in pending:
             bar.set_postfix_str(env_id, refresh=True)
-            env = gym.make(env_id)
+            env = _make(env_id, env_kwargs)
             try:
                 agent = make_agent(spec, env, seed=seed)
                 start = time.perf_counter()
@@ -165,11 +213,12 @@ def load_board(out_dir: str | Path) -> dict[str, Any] | None:
     return board
 
 
-def _new_board(env_ids: Iterable[str], episodes: int | None, seed: int, infos: _EnvInfos):
+def _new_board(env_ids: Iterable[str], episodes: int | None, seed: int, infos: EnvInfos):
     return {
         "schema": BOARD_SCHEMA,
         "episodes": episodes,
         "seed": seed,
+        "env_kwargs": _jsonable_kwargs(infos.env_kwargs),
         "provenance": provenance(seed=seed),
         "envs": [
             {
@@ -197,6 +246,12 @@ def _board_for(out_dir, env_ids, episodes, seed, infos) -> dict[str, Any]:
         raise ValueError(
             f"{out_dir} was made with episodes={board['episodes']}, seed={board['seed']}; "
             "use another --out for other settings"
+        )
+    made_with = board.get("env_kwargs") or {}  # boards from before env kwargs had none
+    if made_with != _jsonable_kwargs(infos.env_kwargs):
+        raise ValueError(
+            f"{out_dir} was made with env kwargs {made_with}, not {infos.env_kwargs}; "
+            "use another --out for other env kwargs"
         )
     for env in board["envs"]:
         current = infos(env["env"])
@@ -229,18 +284,21 @@ def run_board(
     names: Sequence[str] | None = None,
     progress: bool = True,
     chart: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``agents`` (specs) on every env and write the board into ``out_dir``.
 
     Entries already on the board (merged submissions, earlier agents) stay; an agent with
     the same name is replaced. Finished cells under ``out_dir/cells`` are reused.
+    ``env_kwargs`` go to ``gym.make`` for every env and are recorded on the board; a
+    folder holds one board, so other kwargs need another ``out_dir``.
     """
     _check_episodes(episodes)
     if not agents:
         raise ValueError("give at least one agent spec")
     if names is not None and len(names) != len(agents):
         raise ValueError(f"{len(names)} names for {len(agents)} agents")
-    infos = _EnvInfos()
+    infos = EnvInfos(env_kwargs)
     env_ids = list(env_ids) if env_ids else None
     board = _board_for(out_dir, env_ids or registered_env_ids(), episodes, seed, infos)
     ids = [e["env"] for e in board["envs"]]
@@ -254,6 +312,7 @@ def run_board(
             cells_dir=Path(out_dir) / "cells",
             progress=progress,
             env_infos=infos,
+            env_kwargs=infos.env_kwargs,
         )
         _put(board, entry)
         _restamp(board)
@@ -261,21 +320,57 @@ def run_board(
     return board
 
 
+def _settings_of(path: str | Path, infos: EnvInfos) -> tuple[int | None, int] | None:
+    """(episodes, seed) a new board takes from the first entry: ``None`` episodes when its
+    cells cover whole test splits. ``None`` when the file cannot say (unreadable, malformed
+    or an unknown env); then validation gives the reason."""
+    try:
+        cells = json.loads(Path(path).read_text())["results"]
+        full = all(cell["episodes"] == infos(cell["env"])["test_size"] for cell in cells)
+        return (None if full else cells[0]["episodes"]), cells[0]["seed"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _board_from_entries(entries, episodes, seed, infos) -> dict[str, Any]:
+    """A new board for the envs the entries cover, in registry order."""
+    covered = {cell["env"] for entry in entries for cell in entry["results"]}
+    order = {env_id: k for k, env_id in enumerate(registered_env_ids())}
+    env_ids = sorted(covered, key=lambda env_id: (order.get(env_id, len(order)), env_id))
+    return _new_board(env_ids, episodes, seed, infos)
+
+
 def merge_entries(
-    paths: Sequence[str | Path], out_dir: str | Path, *, chart: bool = True
+    paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    chart: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Validate each entry file and merge it into the board in ``out_dir``.
 
-    Every entry is checked before any is merged, so one bad file merges nothing. Returns the
-    board and the merged agent names. Raises :class:`InvalidEntry` with the reason.
+    Without a board there, a new one is made for the envs the entries cover, with the
+    first entry's episode count and seed (and ``env_kwargs``, what the entries were
+    evaluated with). Every entry is checked before any is merged, so one bad file merges
+    nothing. Returns the board and the merged agent names. Raises :class:`InvalidEntry`
+    with the reason.
     """
+    if not paths:
+        raise ValueError("give at least one entry file")
     board = load_board(out_dir)
+    if board is not None and env_kwargs is not None:
+        # A board records its env kwargs; merging under others would mix test splits.
+        made_with = board.get("env_kwargs") or {}
+        if made_with != _jsonable_kwargs(env_kwargs):
+            raise ValueError(f"{out_dir} was made with env kwargs {made_with}, not {env_kwargs}")
+    infos = EnvInfos(env_kwargs if board is None else board.get("env_kwargs"))
     if board is None:
-        raise FileNotFoundError(
-            f"no leaderboard.json in {str(out_dir)!r}; make one with `textgym leaderboard run`"
-        )
-    infos = _EnvInfos()
-    entries = [load_entry(p, episodes=board["episodes"], env_infos=infos) for p in paths]
+        episodes, seed = _settings_of(paths[0], infos) or (None, 0)
+    else:
+        episodes, seed = board["episodes"], board["seed"]
+    entries = [load_entry(p, episodes=episodes, env_infos=infos) for p in paths]
+    if board is None:
+        board = _board_from_entries(entries, episodes, seed, infos)
     ranked = {e["env"] for e in board["envs"]}
     for path, entry in zip(paths, entries):
         # An entry may cover only some of the board's envs (a specialist); the report

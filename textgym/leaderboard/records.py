@@ -19,6 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
 from textgym.rollout import EvalResult
 
 __all__ = [
@@ -169,12 +170,15 @@ def agent_fingerprint(spec: str) -> str | None:
     kind, _, path = spec.partition(":")
     if kind not in ("ppo", "hf") or not Path(path).is_dir():
         return None
-    if kind == "ppo" and (Path(path) / "policy").is_dir():
-        path = str(Path(path) / "policy")  # the folder make_agent loads, not the whole run
+    # The folders make_agent loads (one rule for every consumer), not the whole run.
+    folders = {resolve_model_dir(path)}
+    if kind == "hf":
+        folders.add(resolve_tokenizer_dir(path))
     digest = hashlib.sha256()
-    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(block)
+    for folder in sorted(folders):
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(str(file.relative_to(folder)).encode())
+            with open(file, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()

@@ -4,19 +4,53 @@ that JSON alone) and ``leaderboard.png`` (the headline metric per env and agent)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.records import METRICS
 
-__all__ = ["write_board", "board_markdown", "headline_table", "ranked_entries", "fmt"]
+__all__ = [
+    "write_board",
+    "board_markdown",
+    "headline_table",
+    "ranked_entries",
+    "fmt",
+    "chart_figure",
+    "value_limits",
+]
 
 
-def fmt(value: float | None) -> str:
-    """How every number appears in the Markdown (tests parse it back)."""
-    return "-" if value is None else f"{value:.4f}"
+#: Decimals per metric: rates are k/n over at most a few thousand items, so 3 decimals
+#: are exact-ish; rewards can be continuous (Sentiment, the zero-sum race), so 4; per-episode
+#: counts need no more than a tenth or hundredth. Throughput is noisy: see ``_throughput``.
+DECIMALS: dict[str, int] = {
+    "success_rate": 3,
+    "invalid_call_rate": 3,
+    "mean_reward": 4,
+    "mean_tool_calls": 2,
+    "mean_agent_tokens": 1,
+}
+
+
+def _throughput(value: float) -> str:
+    # Timing noise swamps anything past 3 significant figures: 1559.3113 -> "1559",
+    # 37.9566 -> "38.0", 0.12345 -> "0.123".
+    if value <= 0 or not math.isfinite(value):
+        return f"{value:.0f}"
+    return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}"
+
+
+def fmt(value: float | None, metric: str | None = None) -> str:
+    """How a number appears in the Markdown and on the chart, at the precision its
+    ``metric`` merits (``None``: 4 decimals); ``-`` for a missing cell."""
+    if value is None:
+        return "-"
+    if metric == "episodes_per_second":
+        return _throughput(value)
+    return f"{value:.{DECIMALS.get(metric, 4)}f}"
 
 
 def _cells(entry: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -47,9 +81,17 @@ def headline_table(board: Mapping[str, Any]) -> list[str]:
         "|---|" + "---:|" * len(board["envs"]),
     ]
     for entry in ranked_entries(board):
-        values = [fmt(_headline(entry, env)) for env in board["envs"]]
+        values = [fmt(_headline(entry, env), env["metric"]) for env in board["envs"]]
         lines.append(f"| {entry['agent']['name']} | " + " | ".join(values) + " |")
     return lines
+
+
+def _env_kwargs_note(board: Mapping[str, Any]) -> str:
+    # Envs made with non-default kwargs have other test splits: say so up front.
+    kwargs = board.get("env_kwargs")
+    if not kwargs:
+        return ""
+    return f"Every env made with `gym.make(env_id, **{json.dumps(kwargs, sort_keys=True)})`. "
 
 
 def board_markdown(board: Mapping[str, Any]) -> str:
@@ -64,7 +106,8 @@ def board_markdown(board: Mapping[str, Any]) -> str:
         f"{prov.get('textgym_version')} (commit {str(prov.get('git_commit'))[:10]}) on "
         f"{prov.get('date')}; {hardware.get('cpu_count')} CPUs, "
         f"{hardware.get('gpu') or 'no GPU'}, torch {hardware.get('torch')}. "
-        "Every number below is in `leaderboard.json`; each entry there carries its own "
+        + _env_kwargs_note(board)
+        + "Every number below is in `leaderboard.json`; each entry there carries its own "
         "provenance.",
         "",
         "## Headline",
@@ -86,7 +129,7 @@ def board_markdown(board: Mapping[str, Any]) -> str:
         ]
         for entry in ranked:
             cell = _cells(entry).get(env["env"])
-            values = [fmt(None if cell is None else cell["metrics"][m]) for m in names]
+            values = [fmt(None if cell is None else cell["metrics"][m], m) for m in names]
             lines.append(f"| {entry['agent']['name']} | " + " | ".join(values) + " |")
     lines += ["", "## Metrics", ""]
     lines += [f"- `{name}`: {meaning}" for name, meaning in METRICS.items()]
@@ -101,7 +144,37 @@ def board_markdown(board: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _chart(board: Mapping[str, Any], path: Path) -> None:
+def value_limits(values: Sequence[float]) -> tuple[float, float]:
+    """Value-axis limits for the chart: they hold zero and every value, with room past
+    each end for the value labels (below a negative bar, above a positive one), and a
+    sliver below zero when nothing is negative so a zero score's marker is not clipped."""
+    lo, hi = min([0.0, *values]), max([0.0, *values])
+    span = (hi - lo) or 1.0
+    pad = 0.15 * span
+    return lo - (pad if lo < 0 else 0.05 * span), hi + pad
+
+
+def _label_bar(ax, x: float, value: float | None, text: str, rotate: bool) -> None:
+    # Outside the bar's end: above a positive or zero bar, below a negative one.
+    y = 0.0 if value is None else value
+    below = y < 0
+    ax.annotate(
+        text,
+        (x, y),
+        xytext=(0, -3 if below else 3),
+        textcoords="offset points",
+        ha="center",
+        va="top" if below else "bottom",
+        fontsize=7,
+        rotation=90 if rotate else 0,
+        color="0.45" if value is None else "black",
+    )
+
+
+def chart_figure(board: Mapping[str, Any]):
+    """The figure of ``leaderboard.png``: per env, one bar per agent (in rank order) with
+    its headline value written on it; a zero score is drawn as a flat mark at 0 and a
+    missing cell as a grey ``-``. Close it with ``matplotlib.pyplot.close``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,23 +183,41 @@ def _chart(board: Mapping[str, Any], path: Path) -> None:
     envs = board["envs"]
     ranked = ranked_entries(board)
     width = 0.8 / max(1, len(ranked))
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(envs)), 4.0))
+    rotate = len(ranked) > 3  # narrow bars: upright labels would overlap
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(envs)) + 1.5, 4.0))
+    values: list[float] = []
     for k, entry in enumerate(ranked):
         xs = [i + (k - (len(ranked) - 1) / 2) * width for i in range(len(envs))]
-        ys = [_headline(entry, env) or 0.0 for env in envs]
-        ax.bar(xs, ys, width=width, label=entry["agent"]["name"])
+        ys = [_headline(entry, env) for env in envs]
+        bars = ax.bar(xs, [y or 0.0 for y in ys], width=width, label=entry["agent"]["name"])
+        color = bars.patches[0].get_facecolor() if bars.patches else None
+        for x, y, env in zip(xs, ys, envs):
+            if y == 0.0:  # a zero-height bar is invisible: mark it
+                ax.hlines(0.0, x - width / 2, x + width / 2, colors=[color], linewidth=3)
+            _label_bar(ax, x, y, fmt(y, env["metric"]), rotate)
+        values += [y for y in ys if y is not None]
+    ax.set_ylim(*value_limits(values))
     ax.set_xticks(range(len(envs)))
     ax.set_xticklabels(
         [f"{e['env'].removeprefix('TextEnv-')}\n({e['metric']})" for e in envs], fontsize=8
     )
-    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.axhline(0.0, color="black", linewidth=0.8, zorder=0)
     ax.set_ylabel("headline metric on the test split")
     ax.set_title("textgym leaderboard")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
+    return fig
+
+
+def _chart(board: Mapping[str, Any], path: Path) -> None:
+    fig = chart_figure(board)  # selects the Agg backend before pyplot loads
+    import matplotlib.pyplot as plt
+
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
     tmp.replace(path)
 
 

@@ -1,0 +1,133 @@
+"""``textgym leaderboard run|submit|merge|validate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+import gymnasium as gym
+
+from textgym import leaderboard as lb
+from textgym.cli_eval import make_env
+from textgym.cli_options import parse_json_object
+from textgym.fileio import atomic_write_text
+from textgym.leaderboard.report import headline_table
+from textgym.specs import SPEC_HELP
+
+__all__ = ["add_leaderboard_parser"]
+
+
+def _ids(envs: Sequence[str] | None) -> list[str] | None:
+    for env_id in envs or ():
+        if env_id not in gym.registry:
+            make_env(env_id)  # raises the unknown-id error
+    return list(envs) if envs else None
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    if args.action == "run":
+        board = lb.run_board(
+            args.agents,
+            args.out,
+            env_ids=_ids(args.envs),
+            episodes=args.episodes,
+            seed=args.seed,
+            names=args.names,
+            progress=not args.quiet,
+            chart=not args.no_chart,
+            env_kwargs=parse_json_object(args.env_kwargs),
+        )
+        print("\n".join(headline_table(board)))
+        print(
+            f"\nwrote {args.out}/leaderboard.json, leaderboard.md"
+            + ("" if args.no_chart else ", leaderboard.png")
+        )
+        return 0
+    if args.action == "submit":
+        entry = lb.evaluate_agent(
+            args.agent,
+            _ids(args.envs),
+            name=args.name,
+            episodes=args.episodes,
+            seed=args.seed,
+            cells_dir=args.cells,
+            progress=not args.quiet,
+            description=args.description,
+            env_kwargs=parse_json_object(args.env_kwargs),
+        )
+        lb.validate_entry(
+            entry,
+            episodes=args.episodes,
+            env_infos=lb.EnvInfos(parse_json_object(args.env_kwargs)),
+        )
+        atomic_write_text(args.output, json.dumps(entry, indent=1) + "\n")
+        for cell in entry["results"]:
+            print(f"{cell['env']}: {cell['metric']} {cell['metrics'][cell['metric']]:.4f}")
+        print(f"wrote {args.output}; merge it with `textgym leaderboard merge {args.output}`")
+        return 0
+    if args.action == "merge":
+        _, names = lb.merge_entries(
+            args.entries,
+            args.out,
+            chart=not args.no_chart,
+            env_kwargs=parse_json_object(args.env_kwargs),
+        )
+        print(f"merged {', '.join(names)} into {args.out}/leaderboard.json")
+        return 0
+    for path in args.entries:  # validate
+        entry = lb.load_entry(
+            path,
+            episodes=args.episodes,
+            env_infos=lb.EnvInfos(parse_json_object(args.env_kwargs)),
+        )
+        print(f"{path}: valid entry for {entry['agent']['name']!r} ({len(entry['results'])} envs)")
+    return 0
+
+
+def _env_kwargs_option(q: argparse.ArgumentParser) -> None:
+    q.add_argument(
+        "--env-kwargs", default=None,
+        help="env arguments as a JSON object for every env evaluated, e.g. "
+        "'{\"level\": 2}' (recorded; the split hash covers them)",
+    )
+
+
+def add_leaderboard_parser(sub) -> None:
+    p = sub.add_parser("leaderboard", help="rank agents on every env's fixed test split")
+    lb_sub = p.add_subparsers(dest="action", required=True, metavar="{run,submit,merge,validate}")
+    q = lb_sub.add_parser("run", help="evaluate agent specs and write the board (resumable)")
+    q.add_argument("--agents", nargs="+", default=["random", "oracle"], help=SPEC_HELP)
+    q.add_argument("--names", nargs="+", default=None, help="display names, one per agent")
+    q.add_argument("--out", default="leaderboard", help="board folder")
+    q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
+    _env_kwargs_option(q)
+    q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(parser=q)
+    q = lb_sub.add_parser("submit", help="evaluate one agent into an entry file to merge")
+    q.add_argument("--agent", required=True, help=SPEC_HELP)
+    q.add_argument("--name", required=True, help="the agent's name on the board")
+    q.add_argument("--description", default=None, help="one line shown on the board")
+    q.add_argument("-o", "--output", required=True, help="entry JSON file to write")
+    q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
+    _env_kwargs_option(q)
+    q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--cells", default=None, help="keep finished envs here to resume")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(parser=q)
+    q = lb_sub.add_parser("merge", help="validate entry files and add them to a board")
+    q.add_argument("entries", nargs="+", help="entry JSON files")
+    q.add_argument("--out", default="leaderboard", help="board folder")
+    _env_kwargs_option(q)
+    q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
+    q.set_defaults(parser=q)
+    q = lb_sub.add_parser("validate", help="check entry files without merging")
+    q.add_argument("entries", nargs="+", help="entry JSON files")
+    _env_kwargs_option(q)
+    q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    q.set_defaults(parser=q)
+    p.set_defaults(func=cmd_leaderboard)

@@ -1,0 +1,665 @@
+"""Running seats on the multi-agent envs: evaluation and play, for ``textgym eval`` and
+``textgym play`` on the ``TextMA-*`` ids.
+
+A *seat spec* says who plays a seat:
+
+- ``scripted``: the env's scripted seat. The clue game's :class:`ScriptedClueGiver` and
+  :class:`ScriptedGuesser` (by role), the race's single-agent oracle.
+- ``oracle``: a synonym of ``scripted`` for envs whose scripted seat is an oracle (those
+  with ``oracle_action(agent)``: the race). The clue game's scripted seats are not
+  oracles, so it refuses ``oracle``.
+- ``random``: uniformly random token ids over the seat's action space, seeded per game.
+- anything else: handed to ``seat_factory(spec, env, agent_name)``, which returns an
+  object with ``act(obs, info) -> token ids`` (and optionally ``reset(seed)``). The
+  application layer passes factories built on :func:`textgym.specs.make_agent` for
+  ``ppo:``/``hf:`` specs; without a factory such specs are refused.
+
+Layering: this module is textgym core, so it imports neither ``textgym.envs`` nor
+``textgym.agents``. Scripted seats are reached through the env instance: a
+``scripted_action(agent)`` or ``oracle_action(agent)`` method, or, for the clue game, the
+scripted classes looked up by name in the env class's own (already imported) module.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import AECEnv, ParallelEnv
+from tqdm.auto import tqdm
+
+from textgym.multiagent import make_multiagent
+from textgym.tokenizer import decode, encode_agent_text
+
+__all__ = [
+    "BUILTIN_SEAT_SPECS",
+    "Game",
+    "MultiAgentResult",
+    "SeatOutcome",
+    "SeatPolicy",
+    "evaluate_multiagent",
+    "play_multiagent",
+    "resolve_seat_specs",
+]
+
+BUILTIN_SEAT_SPECS = ("scripted", "oracle", "random")
+
+# Scripted seats an env exposes only as classes: the env's ``module:Class`` -> role (the
+# seat name less its ``_N`` suffix) -> class name in that module. An env that grows a
+# ``scripted_action(agent)`` method needs no entry here.
+_SCRIPTED_CLASSES: dict[str, dict[str, str]] = {
+    "textgym.envs.wiki_clue:WikiClueEnv": {
+        "giver": "ScriptedClueGiver",
+        "guesser": "ScriptedGuesser",
+    },
+}
+
+
+class SeatPolicy(Protocol):
+    """Anything that plays a seat: ``act(obs, info) -> token ids``.
+
+    ``obs`` is the seat's real context (the padded observation cut to ``info["length"]``),
+    the shape single-agent agents read. An optional ``reset(seed)`` is called before each
+    game with a per-game, per-seat seed.
+    """
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray: ...
+
+
+SeatFactory = Callable[[str, Any, str], SeatPolicy]
+
+
+# ---- records -------------------------------------------------------------------------
+
+
+@dataclass
+class SeatOutcome:
+    """One seat at the end of one game."""
+
+    reward: float  # the seat's total reward over the game
+    won: bool | None  # None when the env reports no winner for this seat
+    tokens: np.ndarray  # the seat's final context, unpadded
+    text: str  # ``tokens`` decoded with the env's tokenizer
+
+
+@dataclass
+class Game:
+    """One finished game."""
+
+    index: int | None  # the test item, None when the env has no test split
+    seed: int
+    steps: int  # AEC: live turns (a tool call is one); parallel: joint steps
+    truncated: bool
+    seats: dict[str, SeatOutcome]
+
+    @property
+    def rewards(self) -> dict[str, float]:
+        return {agent: seat.reward for agent, seat in self.seats.items()}
+
+    @property
+    def winners(self) -> tuple[str, ...] | None:
+        """The winning seats, or None when the env reports no winner."""
+        if all(seat.won is None for seat in self.seats.values()):
+            return None
+        return tuple(agent for agent, seat in self.seats.items() if seat.won)
+
+
+@dataclass
+class MultiAgentResult:
+    """Aggregate scores of a multi-agent evaluation run."""
+
+    env_id: str
+    api: str  # "aec" or "parallel"
+    split: str | None  # "test", or None when the env has no test split
+    seed: int
+    seat_specs: dict[str, str]
+    games: list[Game] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.games)
+
+    def mean_reward(self) -> dict[str, float]:
+        return {
+            agent: float(np.mean([g.seats[agent].reward for g in self.games]))
+            if self.games
+            else 0.0
+            for agent in self.seat_specs
+        }
+
+    def win_rate(self) -> dict[str, float]:
+        """Per seat, over the games; only seats the env reports a winner for in every game."""
+        rates = {}
+        for agent in self.seat_specs:
+            won = [g.seats[agent].won for g in self.games]
+            if won and all(w is not None for w in won):
+                rates[agent] = float(np.mean(won))
+        return rates
+
+    @property
+    def mean_steps(self) -> float:
+        return float(np.mean([g.steps for g in self.games])) if self.games else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able dict of the run."""
+        return {
+            "env": self.env_id,
+            "api": self.api,
+            "split": self.split,
+            "games": self.n,
+            "seed": self.seed,
+            "seats": dict(self.seat_specs),
+            "mean_reward": self.mean_reward(),
+            "win_rate": self.win_rate(),
+            "mean_steps": self.mean_steps,
+            "truncation_rate": (
+                float(np.mean([g.truncated for g in self.games])) if self.games else 0.0
+            ),
+        }
+
+
+# ---- seats ---------------------------------------------------------------------------
+
+
+class _ActionSeat:
+    """A seat whose turn comes from the env itself (a scripted method or class)."""
+
+    def __init__(self, action: Callable[[], np.ndarray]):
+        self._action = action
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return np.asarray(self._action(), dtype=np.int64)
+
+
+class _RandomSeat:
+    """Uniformly random token ids over an integer ``Box`` action space."""
+
+    def __init__(self, space: spaces.Space, agent: str):
+        if not (isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.integer)):
+            raise TypeError(
+                f"the random seat needs an integer Box action space; seat {agent} has {space}"
+            )
+        self.space = space
+        self.rng = np.random.default_rng(0)  # reseeded per game by reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return self.rng.integers(self.space.low, self.space.high, endpoint=True, dtype=np.int64)
+
+
+def _class_key(env: Any) -> str:
+    cls = type(env.unwrapped)
+    return f"{cls.__module__}:{cls.__name__}"
+
+
+def _role(agent: str) -> str:
+    head, sep, tail = agent.rpartition("_")
+    return head if sep and tail.isdigit() else agent
+
+
+def _scripted_seat(env: Any, agent: str) -> SeatPolicy | None:
+    """The env's scripted seat for ``agent``, or None when it has none."""
+    base = env.unwrapped
+    for method in ("scripted_action", "oracle_action"):
+        fn = getattr(base, method, None)
+        if callable(fn):
+            return _ActionSeat(lambda fn=fn: fn(agent))
+    class_name = _SCRIPTED_CLASSES.get(_class_key(env), {}).get(_role(agent))
+    if class_name is None:
+        return None
+    # The env's module is imported already (it built the env), so this needs no import
+    # of textgym.envs here.
+    scripted = getattr(sys.modules[type(base).__module__], class_name)()
+    return _ActionSeat(lambda: scripted.act(base))
+
+
+def _accepted_specs(env: Any, agent: str) -> list[str]:
+    accepted = []
+    if _scripted_seat(env, agent) is not None:
+        accepted.append("scripted")
+    if callable(getattr(env.unwrapped, "oracle_action", None)):
+        accepted.append("oracle")
+    accepted.append("random")
+    return accepted
+
+
+def _spec_help(env: Any, agent: str, seat_factory: SeatFactory | None) -> str:
+    if seat_factory is not None:
+        extra = "or any spec your seat_factory accepts"
+    else:
+        extra = "agent specs such as ppo:PATH need a seat_factory"
+    return f"{' | '.join(_accepted_specs(env, agent))} ({extra})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def resolve_seat_specs(
+    env: Any,
+    seats: str | Sequence[str],
+    *,
+    ma_id: str,
+    seat_factory: SeatFactory | None = None,
+    agents: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """Check ``seats`` against the env's seats and give ``{seat: spec}``.
+
+    ``seats`` is one spec per seat (in ``env.possible_agents`` order) or one spec for all
+    seats; a bare string is one spec. ``agents`` narrows the seats (play leaves out the
+    human's). Raises ``ValueError`` naming the seats and the accepted specs.
+    """
+    agents = list(env.possible_agents if agents is None else agents)
+    specs = [seats] if isinstance(seats, str) else list(seats)
+    if len(specs) == 1:
+        specs = specs * len(agents)
+    if len(specs) != len(agents):
+        raise ValueError(
+            f"{ma_id} has {_count(len(agents), 'seat')} to fill ({', '.join(agents)}); got "
+            f"{_count(len(specs), 'seat spec')} ({', '.join(map(repr, specs))}): give one "
+            "spec per seat, in that order, or one spec for all seats"
+        )
+    for agent, spec in zip(agents, specs):
+        if not isinstance(spec, str) or not spec:
+            raise ValueError(f"seat {agent} of {ma_id}: a seat spec is a non-empty string")
+        accepted = _accepted_specs(env, agent)
+        builtin = spec in BUILTIN_SEAT_SPECS
+        if (builtin and spec not in accepted) or (not builtin and seat_factory is None):
+            raise ValueError(
+                f"seat spec {spec!r} for seat {agent} of {ma_id} is not accepted; seats: "
+                f"{', '.join(agents)}; accepted specs: {_spec_help(env, agent, seat_factory)}"
+            )
+    return dict(zip(agents, specs))
+
+
+def _build_seat(
+    env: Any, agent: str, spec: str, ma_id: str, seat_factory: SeatFactory | None
+) -> SeatPolicy:
+    if spec in ("scripted", "oracle"):
+        seat = _scripted_seat(env, agent)
+        assert seat is not None  # resolve_seat_specs checked it
+        return seat
+    if spec == "random":
+        return _RandomSeat(env.action_space(agent), agent)
+    assert seat_factory is not None  # resolve_seat_specs checked it
+    try:
+        seat = seat_factory(spec, env, agent)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # Say which seat the factory refused; the factory's message says why.
+        raise type(exc)(f"seat {agent} of {ma_id} ({spec!r}): {exc}") from exc
+    if not callable(getattr(seat, "act", None)):
+        raise TypeError(
+            f"seat_factory({spec!r}, env, {agent!r}) returned {type(seat).__name__}, which "
+            "has no act(obs, info)"
+        )
+    return seat
+
+
+def _seat_seed(game_seed: int, seat_index: int) -> int:
+    # Distinct, reproducible streams per seat: two random seats never mirror each other.
+    return int(np.random.SeedSequence([game_seed, seat_index]).generate_state(1)[0])
+
+
+def _reset_seats(policies: Mapping[str, SeatPolicy], game_seed: int) -> None:
+    for i, policy in enumerate(policies.values()):
+        reset = getattr(policy, "reset", None)
+        if callable(reset):
+            reset(seed=_seat_seed(game_seed, i))
+
+
+# ---- one game ------------------------------------------------------------------------
+
+
+def _view(obs: Any, info: Mapping[str, Any]) -> np.ndarray:
+    """The seat's real context: the padded observation cut to ``info["length"]``."""
+    ids = np.asarray(obs, dtype=np.int64).reshape(-1)
+    return ids[: int(info.get("length", len(ids)))].copy()
+
+
+def _won(info: Mapping[str, Any]) -> bool | None:
+    # The race reports "winner"; the cooperative clue game reports "success" for both.
+    for key in ("winner", "success"):
+        if key in info:
+            return bool(info[key])
+    return None
+
+
+MoveHook = Callable[[str, np.ndarray], None]
+
+
+@dataclass
+class _SeatEnd:
+    reward: float = 0.0
+    view: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    won: bool | None = None
+
+
+def _play_aec(
+    env: Any,
+    policies: Mapping[str, SeatPolicy],
+    *,
+    seed: int,
+    options: dict[str, Any] | None,
+    on_move: MoveHook | None,
+    max_steps: int,
+) -> tuple[dict[str, _SeatEnd], int, bool]:
+    env.reset(seed=seed, options=options)
+    ends = {agent: _SeatEnd() for agent in env.possible_agents}
+    steps = 0
+    truncated = False
+    for _ in range(max_steps):
+        if not env.agents:
+            return ends, steps, truncated
+        agent = env.agent_selection
+        obs, reward, term, trunc, info = env.last()
+        end = ends[agent]
+        # last() reports what the seat earned since it last moved, so the sum is its total.
+        end.reward += float(reward)
+        end.view = _view(obs, info)
+        if term or trunc:
+            end.won = _won(info)
+            truncated = truncated or bool(trunc)
+            env.step(None)
+            continue
+        env.step(policies[agent].act(end.view, info))
+        steps += 1
+        if on_move is not None:
+            on_move(agent, _view(env.observe(agent), env.infos[agent]))
+    raise RuntimeError(f"game did not end within {max_steps} agent steps")
+
+
+def _play_parallel(
+    env: Any,
+    policies: Mapping[str, SeatPolicy],
+    *,
+    seed: int,
+    options: dict[str, Any] | None,
+    on_move: MoveHook | None,
+    max_steps: int,
+) -> tuple[dict[str, _SeatEnd], int, bool]:
+    observations, infos = env.reset(seed=seed, options=options)
+    ends = {agent: _SeatEnd() for agent in env.possible_agents}
+    for agent in observations:
+        ends[agent].view = _view(observations[agent], infos[agent])
+    truncated = False
+    for steps in range(1, max_steps + 1):
+        actions = {}
+        for agent in env.agents:
+            # A seat that is out of the race (the race's "out") has its actions ignored.
+            out = bool(infos[agent].get("out", False))
+            view = _view(observations[agent], infos[agent])
+            actions[agent] = (
+                np.zeros(0, np.int64) if out else policies[agent].act(view, infos[agent])
+            )
+        moved = [agent for agent in actions if not infos[agent].get("out", False)]
+        observations, rewards, terms, truncs, infos = env.step(actions)
+        for agent, reward in rewards.items():
+            ends[agent].reward += float(reward)
+        for agent in observations:
+            ends[agent].view = _view(observations[agent], infos[agent])
+            ends[agent].won = _won(infos[agent])
+        truncated = truncated or any(truncs.values())
+        if on_move is not None:
+            for agent in moved:
+                on_move(agent, ends[agent].view)
+        if not env.agents:
+            return ends, steps, truncated
+    raise RuntimeError(f"game did not end within {max_steps} joint steps")
+
+
+def _play_game(
+    env: Any,
+    policies: Mapping[str, SeatPolicy],
+    *,
+    index: int | None,
+    seed: int,
+    on_move: MoveHook | None = None,
+    max_steps: int = 10_000,
+) -> Game:
+    """One game, game seed ``seed``, on test item ``index`` (None: the seed picks)."""
+    _reset_seats(policies, seed)
+    options = None if index is None else {"split": "test", "index": index}
+    play = _play_aec if isinstance(env, AECEnv) else _play_parallel
+    ends, steps, truncated = play(
+        env, policies, seed=seed, options=options, on_move=on_move, max_steps=max_steps
+    )
+    tokenizer = _tokenizer(env)
+    seats = {
+        agent: SeatOutcome(
+            reward=end.reward, won=end.won, tokens=end.view, text=decode(tokenizer, end.view)
+        )
+        for agent, end in ends.items()
+    }
+    return Game(index=index, seed=seed, steps=steps, truncated=truncated, seats=seats)
+
+
+# ---- env helpers ---------------------------------------------------------------------
+
+
+def _api(env: Any) -> str:
+    if isinstance(env, AECEnv):
+        return "aec"
+    if isinstance(env, ParallelEnv):
+        return "parallel"
+    raise TypeError(f"{type(env).__name__} is neither a PettingZoo AECEnv nor a ParallelEnv")
+
+
+def _tokenizer(env: Any) -> Any:
+    tokenizer = getattr(env.unwrapped, "tokenizer", None)
+    if tokenizer is None:
+        raise TypeError(
+            f"{type(env.unwrapped).__name__} has no tokenizer attribute; textgym multi-agent "
+            "envs expose the tokenizer their token ids use as env.tokenizer"
+        )
+    return tokenizer
+
+
+def _test_size(env: Any) -> int | None:
+    """The size of the env's fixed test split, or None when it has none."""
+    base = env.unwrapped
+    task = getattr(base, "task", None)
+    if task is None:
+        # The race keeps its task on the single-agent env behind each seat.
+        seat_envs = getattr(base, "envs", None)
+        if isinstance(seat_envs, Mapping) and seat_envs:
+            task = getattr(next(iter(seat_envs.values())).unwrapped, "task", None)
+    size = getattr(task, "test_size", None)
+    return None if size is None else int(size)
+
+
+def _encode_turn(env: Any, text: str) -> np.ndarray:
+    encode = getattr(env.unwrapped, "encode_turn", None)
+    if callable(encode):
+        return np.asarray(encode(text), dtype=np.int64)
+    return encode_agent_text(_tokenizer(env), text)
+
+
+def _check_seed(seed: Any) -> int:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+# ---- evaluation ----------------------------------------------------------------------
+
+
+def evaluate_multiagent(
+    ma_id: str,
+    seats: str | Sequence[str],
+    *,
+    games: int | None = None,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    on_game: Callable[[Game], None] | None = None,
+    seat_factory: SeatFactory | None = None,
+) -> MultiAgentResult:
+    """Play ``games`` games of ``ma_id`` with the seats ``seats`` and score every seat.
+
+    Game ``i`` is test item ``i`` (when the env has a fixed test split), seeded with
+    ``seed + i``; random seats are seeded from the game seed and their seat, so the same
+    arguments always give the same summary.
+
+    Args:
+        seats: one seat spec per seat in ``possible_agents`` order, or one for all seats
+            (see the module docstring for the grammar).
+        games: how many; default the whole test split.
+        env_kwargs: keyword arguments for :func:`textgym.make_multiagent`.
+        on_game: called with each finished game (a progress display).
+        seat_factory: builds the seats whose spec is not built in.
+    """
+    seed = _check_seed(seed)
+    if games is not None and (not isinstance(games, int) or isinstance(games, bool) or games < 1):
+        raise ValueError(f"games must be a positive int, got {games!r}")
+    env = make_multiagent(ma_id, **dict(env_kwargs or {}))
+    try:
+        specs = resolve_seat_specs(env, seats, ma_id=ma_id, seat_factory=seat_factory)
+        test_size = _test_size(env)
+        if games is None:
+            if test_size is None:
+                raise ValueError(f"{ma_id} has no fixed test split; give the number of games")
+            games = test_size
+        if test_size is not None and games > test_size:
+            raise ValueError(f"{ma_id}'s test split has {test_size} games; asked for {games}")
+        policies = {
+            agent: _build_seat(env, agent, spec, ma_id, seat_factory)
+            for agent, spec in specs.items()
+        }
+        result = MultiAgentResult(
+            env_id=ma_id,
+            api=_api(env),
+            split=None if test_size is None else "test",
+            seed=seed,
+            seat_specs=specs,
+        )
+        for i in tqdm(range(games), desc=f"eval {ma_id}", disable=not progress, unit="game"):
+            game = _play_game(env, policies, index=None if test_size is None else i, seed=seed + i)
+            result.games.append(game)
+            if on_game is not None:
+                on_game(game)
+    finally:
+        env.close()
+    return result
+
+
+# ---- play ----------------------------------------------------------------------------
+
+
+class _Quit(Exception):
+    """The person at the keyboard ended input (EOF)."""
+
+
+class _HumanSeat:
+    """Reads one turn per line; shows the seat's transcript whenever it changed."""
+
+    def __init__(
+        self, env: Any, input_fn: Callable[[str], str], show: Callable[[np.ndarray], None]
+    ):
+        self.env = env
+        self.input_fn = input_fn
+        self.show = show
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        self.show(obs)
+        try:
+            line = self.input_fn("> ")
+        except EOFError:
+            raise _Quit from None
+        return _encode_turn(self.env, line)
+
+
+def play_multiagent(
+    ma_id: str,
+    human_seat: str,
+    other_seats: str | Sequence[str] = "scripted",
+    *,
+    seed: int | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    seat_factory: SeatFactory | None = None,
+    input_fn: Callable[[str], str] = input,
+    print_fn: Callable[..., None] = print,
+) -> int:
+    """Play ``human_seat`` of ``ma_id`` yourself, one turn per line, until EOF (returns 0).
+
+    Markers are typed as text (``<request><Wiki>query<call>``, ``Result=5<submit>``).
+    ``other_seats`` are the specs of the remaining seats (in ``possible_agents`` order,
+    or one for all). Games are train items picked by the seed, game ``g`` seeded with
+    ``seed + g``; ``seed=None`` draws one from the OS.
+    """
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    seed = _check_seed(seed)
+    env = make_multiagent(ma_id, **dict(env_kwargs or {}))
+    try:
+        agents = list(env.possible_agents)
+        if human_seat not in agents:
+            raise ValueError(f"{ma_id} has no seat {human_seat!r}; seats: {', '.join(agents)}")
+        others = [agent for agent in agents if agent != human_seat]
+        specs = resolve_seat_specs(
+            env, other_seats, ma_id=ma_id, seat_factory=seat_factory, agents=others
+        )
+        return _play_loop(env, ma_id, human_seat, specs, seed, seat_factory, input_fn, print_fn)
+    finally:
+        env.close()
+
+
+def _play_loop(
+    env: Any,
+    ma_id: str,
+    human_seat: str,
+    specs: Mapping[str, str],
+    seed: int,
+    seat_factory: SeatFactory | None,
+    input_fn: Callable[[str], str],
+    print_fn: Callable[..., None],
+) -> int:
+    tokenizer = _tokenizer(env)
+    shown: list[np.ndarray] = [np.zeros(0, np.int64)]
+
+    def show(view: np.ndarray) -> None:
+        # Print the transcript only when it changed: after the person's move, and again
+        # when the other seats' moves reached it.
+        if not np.array_equal(view, shown[0]):
+            print_fn(decode(tokenizer, view))
+            shown[0] = view
+
+    def on_move(agent: str, view: np.ndarray) -> None:
+        if agent == human_seat:
+            show(view)
+
+    policies: dict[str, SeatPolicy] = {
+        agent: _HumanSeat(env, input_fn, show)
+        if agent == human_seat
+        else _build_seat(env, agent, specs[agent], ma_id, seat_factory)
+        for agent in env.possible_agents
+    }
+    others = ", ".join(f"{agent}={spec}" for agent, spec in specs.items())
+    print_fn(
+        f"You are {human_seat} in {ma_id} (others: {others}). Type one turn per line; "
+        "markers are written as text, e.g. <request><Wiki>query<call> or Result=5<submit>. "
+        "Ctrl-D quits.\n"
+    )
+    game_seed = seed
+    while True:
+        shown[0] = np.zeros(0, np.int64)
+        try:
+            game = _play_game(env, policies, index=None, seed=game_seed, on_move=on_move)
+        except _Quit:
+            print_fn()
+            return 0
+        print_fn(_game_over(game, human_seat))
+        game_seed += 1
+
+
+def _game_over(game: Game, human_seat: str) -> str:
+    rewards = ", ".join(f"{agent} {reward:g}" for agent, reward in game.rewards.items())
+    winners = game.winners
+    won = "" if winners is None else f"; winners: {', '.join(winners) or 'none'}"
+    status = " (truncated)" if game.truncated else ""
+    return f"\ngame over{status}: rewards {rewards}{won}; you were {human_seat}\n"
