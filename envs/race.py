@@ -13,6 +13,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from textgym.multiagent import token_array_spaces
+from textgym.tokenizer import encode_agent_text
 
 __all__ = ["RaceEnv"]
 
@@ -65,9 +66,12 @@ class RaceEnv(ParallelEnv):
 
     ## Scripted seats
 
-    ``env.oracle_action(agent)`` is the single-agent oracle's turn for that seat. The
+    ``env.oracle_action(agent)`` is the single-agent oracle's turn for that seat, and
+    ``env.scripted_action(agent)`` the same (the race's scripted seat is the oracle). The
     oracle against a random seat wins every test race (mean return +1 against -1);
-    two oracles tie every race (0 each).
+    two oracles tie every race (0 each). ``env.test_size`` is the number of test races
+    (the single-agent task's test split; None for an env without a task), and
+    ``env.encode_turn(text)`` turns agent text with markers into an action.
 
     ## Version History
 
@@ -107,6 +111,13 @@ class RaceEnv(ParallelEnv):
         self.agents: list[str] = []
         self._np_random = np.random.default_rng()
 
+    @property
+    def test_size(self) -> int | None:
+        """The number of test races: the single-agent task's test split, or None when
+        ``env_id`` has no task (a third-party env that only follows the contract)."""
+        task = getattr(self.envs[self.possible_agents[0]].unwrapped, "task", None)
+        return None if task is None else int(task.test_size)
+
     def observation_space(self, agent: str):
         return self.observation_spaces[agent]
 
@@ -125,10 +136,10 @@ class RaceEnv(ParallelEnv):
         # Only "split" and "index" are read; PettingZoo's API test passes other keys and
         # expects them to be ignored.
         options = {k: v for k, v in (options or {}).items() if k in ("split", "index")}
-        task = getattr(self.envs[self.possible_agents[0]].unwrapped, "task", None)
-        if "index" not in options and task is not None:
+        test_size = self.test_size
+        if "index" not in options and test_size is not None:
             split = options.get("split", "train")
-            high = task.test_size if split == "test" else 2**31 - 1
+            high = test_size if split == "test" else 2**31 - 1
             options = {"split": split, "index": int(self._np_random.integers(0, high))}
         # An env without a task (a third-party env that only follows the contract) gets
         # the same seed on every seat, which gives every seat the same problem.
@@ -196,6 +207,14 @@ class RaceEnv(ParallelEnv):
     def oracle_action(self, agent: str) -> np.ndarray:
         """The single-agent oracle's next turn for ``agent``'s copy of the problem."""
         return self.envs[agent].unwrapped.oracle_action()
+
+    def scripted_action(self, agent: str) -> np.ndarray:
+        """The scripted seat's next turn for ``agent``: the oracle's."""
+        return self.oracle_action(agent)
+
+    def encode_turn(self, text: str) -> np.ndarray:
+        """Agent text with markers to an action (for scripted seats and people)."""
+        return encode_agent_text(self.tokenizer, text)
 
     def render(self) -> str | None:
         parts = [

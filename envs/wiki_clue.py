@@ -140,7 +140,9 @@ class WikiClueEnv(AECEnv):
     that the entity is the top hit, and submits the first that is;
     :class:`ScriptedGuesser` searches the clue and names the best-ranked title it has not
     guessed yet. Together they win 199 of the 200 test games (mean reward 0.93); a random
-    guesser scores 0.
+    guesser scores 0. ``env.scripted_action(agent)`` is the scripted seat's next turn for
+    the seat to move (the giver's or the guesser's, by its role); ``env.test_size`` is the
+    number of test games.
 
     ## Version History
 
@@ -210,6 +212,12 @@ class WikiClueEnv(AECEnv):
         self.action_spaces = {agent: spaces[1] for agent in self.possible_agents}
         self.item: TaskItem | None = None
         self._np_random = np.random.default_rng()
+        self._scripted_seats: dict[str, ScriptedClueGiver | ScriptedGuesser] = {}
+
+    @property
+    def test_size(self) -> int:
+        """The number of test games (items of the fixed test split)."""
+        return self.task.test_size
 
     def observation_space(self, agent: str):
         return self.observation_spaces[agent]
@@ -400,6 +408,20 @@ class WikiClueEnv(AECEnv):
     def encode_turn(self, text: str) -> np.ndarray:
         """Agent text with markers to an action (for scripted seats and people)."""
         return encode_agent_text(self.tokenizer, text)
+
+    def scripted_action(self, agent: str) -> np.ndarray:
+        """The scripted seat's next turn for ``agent``, the seat to move: the
+        :class:`ScriptedClueGiver`'s for the giver, the :class:`ScriptedGuesser`'s for the
+        guesser (built once per env and kept: they hold no state of their own)."""
+        if agent not in self.possible_agents:
+            raise ValueError(f"no seat {agent!r}; seats: {', '.join(self.possible_agents)}")
+        if self.item is None or not self.agents or agent != self.agent_selection:
+            # The scripted seats read the game state of the seat to move.
+            raise RuntimeError(f"scripted_action({agent!r}) needs a running game on its turn")
+        if agent not in self._scripted_seats:
+            seat = ScriptedClueGiver() if agent == GIVER else ScriptedGuesser()
+            self._scripted_seats[agent] = seat
+        return self._scripted_seats[agent].act(self)
 
     def close(self) -> None:
         self.search_tool.close()

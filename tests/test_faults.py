@@ -71,12 +71,12 @@ def test_training_on_a_dead_vector_env_fails_with_the_reason(tmp_path, capsys, m
     vec.close()
 
     # Through the CLI: exit code 1 and the reason, no traceback.
-    import textgym.agents.train as train
+    import textgym.cli_train as cli_train
 
     def dies(*args, **kwargs):
         raise textgym.VectorEnvWorkerDied("async vector env: worker 0 (pid 1, exit code -9)")
 
-    monkeypatch.setattr(train, "train_ppo", dies)
+    monkeypatch.setattr(cli_train, "train_ppo", dies)
     argv = ["train", "ppo", "--env", "TextEnv-Calculator-v0", "--out", str(tmp_path),
             "--vector-mode", "async", "--quiet"]
     assert main(argv) == 1

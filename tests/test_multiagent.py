@@ -20,6 +20,7 @@ from textgym.envs.wiki_clue import (
     clue_is_legal,
 )
 from textgym.multiagent import MULTIAGENT_ENVS
+from textgym.tokenizer import decode
 from textgym.wrappers import SelfPlayVectorEnv
 
 IDS = [entry.id for entry in MULTIAGENT_ENVS]
@@ -180,6 +181,39 @@ def test_garbage_actions_never_crash():
     env.close()
 
 
+class EnvScriptedSeat:
+    """Plays whichever seat is to move with the env's own ``scripted_action``."""
+
+    def act(self, env) -> np.ndarray:
+        return env.scripted_action(env.agent_selection)
+
+
+def test_clue_scripted_action_plays_winning_games():
+    env = WikiClueEnv()
+    seat = EnvScriptedSeat()
+    scores = [play_clue(env, seat, seat, index=i) for i in range(5)]
+    # The same seats as ScriptedClueGiver/ScriptedGuesser, so the same games.
+    direct = [play_clue(env, ScriptedClueGiver(), ScriptedGuesser(), index=i) for i in range(5)]
+    assert scores == direct and np.mean([s > 0 for s in scores]) >= 0.8
+    assert isinstance(env._scripted_seats["giver_0"], ScriptedClueGiver)  # built once, kept
+    assert isinstance(env._scripted_seats["guesser_0"], ScriptedGuesser)
+    env.reset(options={"split": "test", "index": 0})
+    with pytest.raises(ValueError, match="no seat 'nobody_0'"):
+        env.scripted_action("nobody_0")
+    with pytest.raises(RuntimeError, match="on its turn"):
+        env.scripted_action("guesser_0")  # the giver moves first
+    env.close()
+
+
+def test_clue_test_size_and_encode_turn():
+    env = WikiClueEnv(test_size=7)
+    assert env.test_size == env.task.test_size == 7
+    text = "<request><Wiki>weaver 1800<call>"
+    ids = env.encode_turn(text)
+    assert ids.dtype == np.int64 and decode(env.tokenizer, ids) == text
+    env.close()
+
+
 # ---- the race ------------------------------------------------------------------------
 
 
@@ -236,6 +270,35 @@ def test_race_on_another_single_agent_env():
     result = play_race(env, {"player_0": random_seat, "player_1": oracle}, index=0)
     assert result == {"player_0": -1.0, "player_1": 1.0}
     env.close()
+
+
+def test_race_scripted_action_is_the_oracle_and_wins():
+    env = RaceEnv()
+    env.action_space("player_1").seed(0)
+
+    def scripted(env, agent):
+        return env.scripted_action(agent) if not env.out[agent] else np.zeros(0, np.int64)
+
+    results = [
+        play_race(env, {"player_0": scripted, "player_1": random_seat}, index=i) for i in range(5)
+    ]
+    assert all(r == {"player_0": 1.0, "player_1": -1.0} for r in results)
+    env.reset(options={"split": "test", "index": 3})
+    assert np.array_equal(env.scripted_action("player_0"), env.oracle_action("player_0"))
+    env.close()
+
+
+def test_race_test_size_and_encode_turn():
+    env = RaceEnv(env_kwargs={"test_size": 9})
+    inner = env.envs["player_0"].unwrapped
+    assert env.test_size == inner.task.test_size == 9
+    text = "Result=-1<submit>"
+    assert np.array_equal(env.encode_turn(text), inner.encode_turn(text))
+    assert decode(env.tokenizer, env.encode_turn(text)) == text
+    env.close()
+    contract_only = RaceEnv(env_id="TestRace-EvenFirstToken-v0")
+    assert contract_only.test_size is None  # no task, no test split
+    contract_only.close()
 
 
 # ---- self-play with the PPO agent ----------------------------------------------------

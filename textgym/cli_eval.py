@@ -200,10 +200,6 @@ def _play_multiagent(args: argparse.Namespace, env_kwargs: dict | None, colour: 
     seat = args.seat
     if seat is None:
         seat = textgym.make_multiagent(args.env, **(env_kwargs or {})).possible_agents[0]
-    print(
-        f"You play {seat}. Type one turn per line; markers are written as text, e.g. "
-        "<request><Wiki>query<call>. Ctrl-D quits.\n"
-    )
     return play_multiagent(
         args.env, seat, args.seats or "scripted", seed=args.seed, env_kwargs=env_kwargs
     )

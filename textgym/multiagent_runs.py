@@ -3,11 +3,11 @@
 
 A *seat spec* says who plays a seat:
 
-- ``scripted``: the env's scripted seat. The clue game's :class:`ScriptedClueGiver` and
-  :class:`ScriptedGuesser` (by role), the race's single-agent oracle.
-- ``oracle``: a synonym of ``scripted`` for envs whose scripted seat is an oracle (those
-  with ``oracle_action(agent)``: the race). The clue game's scripted seats are not
-  oracles, so it refuses ``oracle``.
+- ``scripted``: the env's scripted seat, its ``scripted_action(agent)`` (the clue game's
+  :class:`ScriptedClueGiver` or :class:`ScriptedGuesser` by role, the race's oracle), or
+  ``oracle_action(agent)`` for an env that has only that.
+- ``oracle``: the env's ``oracle_action(agent)``, for envs whose scripted seat is an
+  oracle (the race). The clue game's scripted seats are not oracles, so it refuses it.
 - ``random``: uniformly random token ids over the seat's action space, seeded per game.
 - anything else: handed to ``seat_factory(spec, env, agent_name)``, which returns an
   object with ``act(obs, info) -> token ids`` (and optionally ``reset(seed)``). The
@@ -15,25 +15,24 @@ A *seat spec* says who plays a seat:
   ``ppo:``/``hf:`` specs; without a factory such specs are refused.
 
 Layering: this module is textgym core, so it imports neither ``textgym.envs`` nor
-``textgym.agents``. Scripted seats are reached through the env instance: a
-``scripted_action(agent)`` or ``oracle_action(agent)`` method, or, for the clue game, the
-scripted classes looked up by name in the env class's own (already imported) module.
+``textgym.agents``. All it needs of an env it reads off the instance: ``tokenizer``,
+``scripted_action``/``oracle_action`` (scripted seats), ``test_size`` (the test split,
+absent or None without one) and ``encode_turn(text)`` (a person's turns).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo import AECEnv
 from tqdm.auto import tqdm
 
 from textgym.multiagent import make_multiagent
-from textgym.tokenizer import decode, encode_agent_text
+from textgym.tokenizer import decode
 
 __all__ = [
     "BUILTIN_SEAT_SPECS",
@@ -48,14 +47,11 @@ __all__ = [
 
 BUILTIN_SEAT_SPECS = ("scripted", "oracle", "random")
 
-# Scripted seats an env exposes only as classes: the env's ``module:Class`` -> role (the
-# seat name less its ``_N`` suffix) -> class name in that module. An env that grows a
-# ``scripted_action(agent)`` method needs no entry here.
-_SCRIPTED_CLASSES: dict[str, dict[str, str]] = {
-    "textgym.envs.wiki_clue:WikiClueEnv": {
-        "giver": "ScriptedClueGiver",
-        "guesser": "ScriptedGuesser",
-    },
+# The env methods behind each scripted spec, in order of preference: an env with only an
+# oracle still has a scripted seat, its oracle.
+_SCRIPTED_METHODS = {
+    "scripted": ("scripted_action", "oracle_action"),
+    "oracle": ("oracle_action",),
 }
 
 
@@ -71,6 +67,10 @@ class SeatPolicy(Protocol):
 
 
 SeatFactory = Callable[[str, Any, str], SeatPolicy]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else 0.0
 
 
 # ---- records -------------------------------------------------------------------------
@@ -125,10 +125,7 @@ class MultiAgentResult:
 
     def mean_reward(self) -> dict[str, float]:
         return {
-            agent: float(np.mean([g.seats[agent].reward for g in self.games]))
-            if self.games
-            else 0.0
-            for agent in self.seat_specs
+            agent: _mean([g.seats[agent].reward for g in self.games]) for agent in self.seat_specs
         }
 
     def win_rate(self) -> dict[str, float]:
@@ -137,12 +134,12 @@ class MultiAgentResult:
         for agent in self.seat_specs:
             won = [g.seats[agent].won for g in self.games]
             if won and all(w is not None for w in won):
-                rates[agent] = float(np.mean(won))
+                rates[agent] = _mean(won)
         return rates
 
     @property
     def mean_steps(self) -> float:
-        return float(np.mean([g.steps for g in self.games])) if self.games else 0.0
+        return _mean([g.steps for g in self.games])
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able dict of the run."""
@@ -156,23 +153,30 @@ class MultiAgentResult:
             "mean_reward": self.mean_reward(),
             "win_rate": self.win_rate(),
             "mean_steps": self.mean_steps,
-            "truncation_rate": (
-                float(np.mean([g.truncated for g in self.games])) if self.games else 0.0
-            ),
+            "truncation_rate": _mean([g.truncated for g in self.games]),
         }
 
 
 # ---- seats ---------------------------------------------------------------------------
 
 
-class _ActionSeat:
-    """A seat whose turn comes from the env itself (a scripted method or class)."""
+def _scripted_method(env: Any, spec: str) -> Callable[[str], np.ndarray] | None:
+    """The env's method behind the scripted spec ``spec``, or None when it has none."""
+    for name in _SCRIPTED_METHODS.get(spec, ()):
+        method = getattr(env.unwrapped, name, None)
+        if callable(method):
+            return method
+    return None
 
-    def __init__(self, action: Callable[[], np.ndarray]):
-        self._action = action
+
+class _ScriptedSeat:
+    """A seat whose turns come from the env itself (``scripted_action``/``oracle_action``)."""
+
+    def __init__(self, method: Callable[[str], np.ndarray], agent: str):
+        self.method, self.agent = method, agent
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        return np.asarray(self._action(), dtype=np.int64)
+        return np.asarray(self.method(self.agent), dtype=np.int64)
 
 
 class _RandomSeat:
@@ -191,50 +195,6 @@ class _RandomSeat:
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         return self.rng.integers(self.space.low, self.space.high, endpoint=True, dtype=np.int64)
-
-
-def _class_key(env: Any) -> str:
-    cls = type(env.unwrapped)
-    return f"{cls.__module__}:{cls.__name__}"
-
-
-def _role(agent: str) -> str:
-    head, sep, tail = agent.rpartition("_")
-    return head if sep and tail.isdigit() else agent
-
-
-def _scripted_seat(env: Any, agent: str) -> SeatPolicy | None:
-    """The env's scripted seat for ``agent``, or None when it has none."""
-    base = env.unwrapped
-    for method in ("scripted_action", "oracle_action"):
-        fn = getattr(base, method, None)
-        if callable(fn):
-            return _ActionSeat(lambda fn=fn: fn(agent))
-    class_name = _SCRIPTED_CLASSES.get(_class_key(env), {}).get(_role(agent))
-    if class_name is None:
-        return None
-    # The env's module is imported already (it built the env), so this needs no import
-    # of textgym.envs here.
-    scripted = getattr(sys.modules[type(base).__module__], class_name)()
-    return _ActionSeat(lambda: scripted.act(base))
-
-
-def _accepted_specs(env: Any, agent: str) -> list[str]:
-    accepted = []
-    if _scripted_seat(env, agent) is not None:
-        accepted.append("scripted")
-    if callable(getattr(env.unwrapped, "oracle_action", None)):
-        accepted.append("oracle")
-    accepted.append("random")
-    return accepted
-
-
-def _spec_help(env: Any, agent: str, seat_factory: SeatFactory | None) -> str:
-    if seat_factory is not None:
-        extra = "or any spec your seat_factory accepts"
-    else:
-        extra = "agent specs such as ppo:PATH need a seat_factory"
-    return f"{' | '.join(_accepted_specs(env, agent))} ({extra})"
 
 
 def _count(n: int, noun: str) -> str:
@@ -265,15 +225,19 @@ def resolve_seat_specs(
             f"{_count(len(specs), 'seat spec')} ({', '.join(map(repr, specs))}): give one "
             "spec per seat, in that order, or one spec for all seats"
         )
+    accepted = [spec for spec in _SCRIPTED_METHODS if _scripted_method(env, spec)] + ["random"]
+    if seat_factory is not None:
+        extra = "or any spec your seat_factory accepts"
+    else:
+        extra = "agent specs such as ppo:PATH need a seat_factory"
     for agent, spec in zip(agents, specs):
         if not isinstance(spec, str) or not spec:
             raise ValueError(f"seat {agent} of {ma_id}: a seat spec is a non-empty string")
-        accepted = _accepted_specs(env, agent)
         builtin = spec in BUILTIN_SEAT_SPECS
         if (builtin and spec not in accepted) or (not builtin and seat_factory is None):
             raise ValueError(
                 f"seat spec {spec!r} for seat {agent} of {ma_id} is not accepted; seats: "
-                f"{', '.join(agents)}; accepted specs: {_spec_help(env, agent, seat_factory)}"
+                f"{', '.join(agents)}; accepted specs: {' | '.join(accepted)} ({extra})"
             )
     return dict(zip(agents, specs))
 
@@ -281,10 +245,9 @@ def resolve_seat_specs(
 def _build_seat(
     env: Any, agent: str, spec: str, ma_id: str, seat_factory: SeatFactory | None
 ) -> SeatPolicy:
-    if spec in ("scripted", "oracle"):
-        seat = _scripted_seat(env, agent)
-        assert seat is not None  # resolve_seat_specs checked it
-        return seat
+    method = _scripted_method(env, spec)
+    if method is not None:
+        return _ScriptedSeat(method, agent)
     if spec == "random":
         return _RandomSeat(env.action_space(agent), agent)
     assert seat_factory is not None  # resolve_seat_specs checked it
@@ -301,16 +264,12 @@ def _build_seat(
     return seat
 
 
-def _seat_seed(game_seed: int, seat_index: int) -> int:
-    # Distinct, reproducible streams per seat: two random seats never mirror each other.
-    return int(np.random.SeedSequence([game_seed, seat_index]).generate_state(1)[0])
-
-
 def _reset_seats(policies: Mapping[str, SeatPolicy], game_seed: int) -> None:
     for i, policy in enumerate(policies.values()):
         reset = getattr(policy, "reset", None)
         if callable(reset):
-            reset(seed=_seat_seed(game_seed, i))
+            # Distinct, reproducible streams per seat: two random seats never mirror.
+            reset(seed=int(np.random.SeedSequence([game_seed, i]).generate_state(1)[0]))
 
 
 # ---- one game ------------------------------------------------------------------------
@@ -322,52 +281,44 @@ def _view(obs: Any, info: Mapping[str, Any]) -> np.ndarray:
     return ids[: int(info.get("length", len(ids)))].copy()
 
 
-def _won(info: Mapping[str, Any]) -> bool | None:
+def _record(seat: SeatOutcome, obs: Any, info: Mapping[str, Any], reward: float = 0.0) -> None:
+    """Bring ``seat`` up to date with what the env just reported for it."""
+    seat.reward += float(reward)
+    seat.tokens = _view(obs, info)
     # The race reports "winner"; the cooperative clue game reports "success" for both.
-    for key in ("winner", "success"):
-        if key in info:
-            return bool(info[key])
-    return None
+    won = next((info[key] for key in ("winner", "success") if key in info), None)
+    seat.won = None if won is None else bool(won)
 
 
 MoveHook = Callable[[str, np.ndarray], None]
 
 
-@dataclass
-class _SeatEnd:
-    reward: float = 0.0
-    view: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    won: bool | None = None
+_Played = tuple[dict[str, SeatOutcome], int, bool]  # the seats (text still empty), steps, truncated
+
+
+def _blank_seats(env: Any) -> dict[str, SeatOutcome]:
+    return {
+        agent: SeatOutcome(0.0, None, np.zeros(0, np.int64), "") for agent in env.possible_agents
+    }
 
 
 def _play_aec(
-    env: Any,
-    policies: Mapping[str, SeatPolicy],
-    *,
-    seed: int,
-    options: dict[str, Any] | None,
-    on_move: MoveHook | None,
-    max_steps: int,
-) -> tuple[dict[str, _SeatEnd], int, bool]:
-    env.reset(seed=seed, options=options)
-    ends = {agent: _SeatEnd() for agent in env.possible_agents}
-    steps = 0
-    truncated = False
+    env: Any, policies: Mapping[str, SeatPolicy], on_move: MoveHook | None, max_steps: int
+) -> _Played:
+    ends = _blank_seats(env)
+    steps, truncated = 0, False
     for _ in range(max_steps):
         if not env.agents:
             return ends, steps, truncated
         agent = env.agent_selection
         obs, reward, term, trunc, info = env.last()
-        end = ends[agent]
         # last() reports what the seat earned since it last moved, so the sum is its total.
-        end.reward += float(reward)
-        end.view = _view(obs, info)
+        _record(ends[agent], obs, info, reward)
         if term or trunc:
-            end.won = _won(info)
             truncated = truncated or bool(trunc)
             env.step(None)
             continue
-        env.step(policies[agent].act(end.view, info))
+        env.step(policies[agent].act(ends[agent].tokens, info))
         steps += 1
         if on_move is not None:
             on_move(agent, _view(env.observe(agent), env.infos[agent]))
@@ -377,37 +328,28 @@ def _play_aec(
 def _play_parallel(
     env: Any,
     policies: Mapping[str, SeatPolicy],
-    *,
-    seed: int,
-    options: dict[str, Any] | None,
     on_move: MoveHook | None,
     max_steps: int,
-) -> tuple[dict[str, _SeatEnd], int, bool]:
-    observations, infos = env.reset(seed=seed, options=options)
-    ends = {agent: _SeatEnd() for agent in env.possible_agents}
+    observations: dict[str, Any],
+    infos: dict[str, Any],
+) -> _Played:
+    ends = _blank_seats(env)
     for agent in observations:
-        ends[agent].view = _view(observations[agent], infos[agent])
+        _record(ends[agent], observations[agent], infos[agent])
     truncated = False
     for steps in range(1, max_steps + 1):
-        actions = {}
-        for agent in env.agents:
-            # A seat that is out of the race (the race's "out") has its actions ignored.
-            out = bool(infos[agent].get("out", False))
-            view = _view(observations[agent], infos[agent])
-            actions[agent] = (
-                np.zeros(0, np.int64) if out else policies[agent].act(view, infos[agent])
-            )
-        moved = [agent for agent in actions if not infos[agent].get("out", False)]
-        observations, rewards, terms, truncs, infos = env.step(actions)
-        for agent, reward in rewards.items():
-            ends[agent].reward += float(reward)
+        # A seat that is out of the race (the race's "out") has its actions ignored.
+        moved = [agent for agent in env.agents if not infos[agent].get("out", False)]
+        actions = dict.fromkeys(env.agents, np.zeros(0, np.int64))
+        for agent in moved:
+            actions[agent] = policies[agent].act(ends[agent].tokens, infos[agent])
+        observations, rewards, _, truncs, infos = env.step(actions)
         for agent in observations:
-            ends[agent].view = _view(observations[agent], infos[agent])
-            ends[agent].won = _won(infos[agent])
+            _record(ends[agent], observations[agent], infos[agent], rewards.get(agent, 0.0))
         truncated = truncated or any(truncs.values())
         if on_move is not None:
             for agent in moved:
-                on_move(agent, ends[agent].view)
+                on_move(agent, ends[agent].tokens)
         if not env.agents:
             return ends, steps, truncated
     raise RuntimeError(f"game did not end within {max_steps} joint steps")
@@ -425,59 +367,15 @@ def _play_game(
     """One game, game seed ``seed``, on test item ``index`` (None: the seed picks)."""
     _reset_seats(policies, seed)
     options = None if index is None else {"split": "test", "index": index}
-    play = _play_aec if isinstance(env, AECEnv) else _play_parallel
-    ends, steps, truncated = play(
-        env, policies, seed=seed, options=options, on_move=on_move, max_steps=max_steps
-    )
-    tokenizer = _tokenizer(env)
-    seats = {
-        agent: SeatOutcome(
-            reward=end.reward, won=end.won, tokens=end.view, text=decode(tokenizer, end.view)
-        )
-        for agent, end in ends.items()
-    }
-    return Game(index=index, seed=seed, steps=steps, truncated=truncated, seats=seats)
-
-
-# ---- env helpers ---------------------------------------------------------------------
-
-
-def _api(env: Any) -> str:
     if isinstance(env, AECEnv):
-        return "aec"
-    if isinstance(env, ParallelEnv):
-        return "parallel"
-    raise TypeError(f"{type(env).__name__} is neither a PettingZoo AECEnv nor a ParallelEnv")
-
-
-def _tokenizer(env: Any) -> Any:
-    tokenizer = getattr(env.unwrapped, "tokenizer", None)
-    if tokenizer is None:
-        raise TypeError(
-            f"{type(env.unwrapped).__name__} has no tokenizer attribute; textgym multi-agent "
-            "envs expose the tokenizer their token ids use as env.tokenizer"
-        )
-    return tokenizer
-
-
-def _test_size(env: Any) -> int | None:
-    """The size of the env's fixed test split, or None when it has none."""
-    base = env.unwrapped
-    task = getattr(base, "task", None)
-    if task is None:
-        # The race keeps its task on the single-agent env behind each seat.
-        seat_envs = getattr(base, "envs", None)
-        if isinstance(seat_envs, Mapping) and seat_envs:
-            task = getattr(next(iter(seat_envs.values())).unwrapped, "task", None)
-    size = getattr(task, "test_size", None)
-    return None if size is None else int(size)
-
-
-def _encode_turn(env: Any, text: str) -> np.ndarray:
-    encode = getattr(env.unwrapped, "encode_turn", None)
-    if callable(encode):
-        return np.asarray(encode(text), dtype=np.int64)
-    return encode_agent_text(_tokenizer(env), text)
+        env.reset(seed=seed, options=options)
+        ends, steps, truncated = _play_aec(env, policies, on_move, max_steps)
+    else:
+        first = env.reset(seed=seed, options=options)
+        ends, steps, truncated = _play_parallel(env, policies, on_move, max_steps, *first)
+    for seat in ends.values():
+        seat.text = decode(env.unwrapped.tokenizer, seat.tokens)
+    return Game(index=index, seed=seed, steps=steps, truncated=truncated, seats=ends)
 
 
 def _check_seed(seed: Any) -> int:
@@ -520,7 +418,7 @@ def evaluate_multiagent(
     env = make_multiagent(ma_id, **dict(env_kwargs or {}))
     try:
         specs = resolve_seat_specs(env, seats, ma_id=ma_id, seat_factory=seat_factory)
-        test_size = _test_size(env)
+        test_size = getattr(env.unwrapped, "test_size", None)
         if games is None:
             if test_size is None:
                 raise ValueError(f"{ma_id} has no fixed test split; give the number of games")
@@ -533,7 +431,7 @@ def evaluate_multiagent(
         }
         result = MultiAgentResult(
             env_id=ma_id,
-            api=_api(env),
+            api="aec" if isinstance(env, AECEnv) else "parallel",
             split=None if test_size is None else "test",
             seed=seed,
             seat_specs=specs,
@@ -556,14 +454,17 @@ class _Quit(Exception):
 
 
 class _HumanSeat:
-    """Reads one turn per line; shows the seat's transcript whenever it changed."""
+    """Reads one turn per line and shows the seat's transcript whenever it changed: after
+    the person's move, and again when the other seats' moves reached it."""
 
-    def __init__(
-        self, env: Any, input_fn: Callable[[str], str], show: Callable[[np.ndarray], None]
-    ):
-        self.env = env
-        self.input_fn = input_fn
-        self.show = show
+    def __init__(self, env: Any, input_fn: Callable[[str], str], print_fn: Callable[..., None]):
+        self.env, self.input_fn, self.print_fn = env.unwrapped, input_fn, print_fn
+        self.shown = np.zeros(0, np.int64)
+
+    def show(self, view: np.ndarray) -> None:
+        if not np.array_equal(view, self.shown):
+            self.print_fn(decode(self.env.tokenizer, view))
+            self.shown = view
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         self.show(obs)
@@ -571,7 +472,7 @@ class _HumanSeat:
             line = self.input_fn("> ")
         except EOFError:
             raise _Quit from None
-        return _encode_turn(self.env, line)
+        return np.asarray(self.env.encode_turn(line), dtype=np.int64)
 
 
 def play_multiagent(
@@ -594,7 +495,7 @@ def play_multiagent(
     """
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-    seed = _check_seed(seed)
+    game_seed = _check_seed(seed)
     env = make_multiagent(ma_id, **dict(env_kwargs or {}))
     try:
         agents = list(env.possible_agents)
@@ -604,57 +505,35 @@ def play_multiagent(
         specs = resolve_seat_specs(
             env, other_seats, ma_id=ma_id, seat_factory=seat_factory, agents=others
         )
-        return _play_loop(env, ma_id, human_seat, specs, seed, seat_factory, input_fn, print_fn)
+        human = _HumanSeat(env, input_fn, print_fn)
+        policies: dict[str, SeatPolicy] = {
+            agent: human
+            if agent == human_seat
+            else _build_seat(env, agent, specs[agent], ma_id, seat_factory)
+            for agent in agents
+        }
+
+        def on_move(agent: str, view: np.ndarray) -> None:
+            if agent == human_seat:
+                human.show(view)
+
+        print_fn(
+            f"You are {human_seat} in {ma_id} (others: "
+            f"{', '.join(f'{agent}={spec}' for agent, spec in specs.items())}). Type one "
+            "turn per line; markers are written as text, e.g. <request><Wiki>query<call> or "
+            "Result=5<submit>. Ctrl-D quits.\n"
+        )
+        while True:
+            human.shown = np.zeros(0, np.int64)
+            try:
+                game = _play_game(env, policies, index=None, seed=game_seed, on_move=on_move)
+            except _Quit:
+                print_fn()
+                return 0
+            print_fn(_game_over(game, human_seat))
+            game_seed += 1
     finally:
         env.close()
-
-
-def _play_loop(
-    env: Any,
-    ma_id: str,
-    human_seat: str,
-    specs: Mapping[str, str],
-    seed: int,
-    seat_factory: SeatFactory | None,
-    input_fn: Callable[[str], str],
-    print_fn: Callable[..., None],
-) -> int:
-    tokenizer = _tokenizer(env)
-    shown: list[np.ndarray] = [np.zeros(0, np.int64)]
-
-    def show(view: np.ndarray) -> None:
-        # Print the transcript only when it changed: after the person's move, and again
-        # when the other seats' moves reached it.
-        if not np.array_equal(view, shown[0]):
-            print_fn(decode(tokenizer, view))
-            shown[0] = view
-
-    def on_move(agent: str, view: np.ndarray) -> None:
-        if agent == human_seat:
-            show(view)
-
-    policies: dict[str, SeatPolicy] = {
-        agent: _HumanSeat(env, input_fn, show)
-        if agent == human_seat
-        else _build_seat(env, agent, specs[agent], ma_id, seat_factory)
-        for agent in env.possible_agents
-    }
-    others = ", ".join(f"{agent}={spec}" for agent, spec in specs.items())
-    print_fn(
-        f"You are {human_seat} in {ma_id} (others: {others}). Type one turn per line; "
-        "markers are written as text, e.g. <request><Wiki>query<call> or Result=5<submit>. "
-        "Ctrl-D quits.\n"
-    )
-    game_seed = seed
-    while True:
-        shown[0] = np.zeros(0, np.int64)
-        try:
-            game = _play_game(env, policies, index=None, seed=game_seed, on_move=on_move)
-        except _Quit:
-            print_fn()
-            return 0
-        print_fn(_game_over(game, human_seat))
-        game_seed += 1
 
 
 def _game_over(game: Game, human_seat: str) -> str:
