@@ -31,6 +31,8 @@ __all__ = [
     "resume_conflicts",
     "EXTENSIBLE",
     "FREE_ON_RESUME",
+    "requested_settings",
+    "check_resume",
 ]
 
 RUN_FILE = "run.json"
@@ -160,3 +162,48 @@ def resume_conflicts(
 def _same(a: Any, b: Any) -> bool:
     # JSON round trip: tuples vs lists, int vs float of the same value.
     return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
+
+
+def requested_settings(
+    env_id: str,
+    config: Any,
+    overrides: Mapping[str, Any],
+    iterations: int | None,
+) -> dict[str, Any]:
+    """What the caller asked for, flat, for comparing with the recorded run."""
+    asked: dict[str, Any] = {"env": env_id}
+    if hasattr(config, "to_dict"):  # a whole config object (PPOConfig)
+        asked.update(config.to_dict())
+    elif config is not None:
+        asked.update(config)
+    asked.update({k: v for k, v in overrides.items() if v is not None})
+    if iterations is not None:
+        asked["total_iterations"] = iterations
+    return asked
+
+
+def check_resume(
+    out: Path,
+    recorded: dict[str, Any],
+    asked: dict[str, Any],
+    done: int,
+) -> dict[str, Any]:
+    """Refuse settings that contradict the run; return the record, extended if asked."""
+    conflicts, notes = resume_conflicts(recorded, asked, done_iterations=done)
+    if conflicts:
+        raise RunFolderError(
+            f"--resume: {out} was started with other settings:\n"
+            + "\n".join(conflicts)
+            + "\nDrop these flags to continue as recorded, or start a new run with "
+            "another --out (or --overwrite)."
+        )
+    for note in notes:
+        print(f"--resume: {note}")
+    updated = json.loads(json.dumps(recorded))
+    for key in ("eval_every", "eval_episodes", "vector_mode"):
+        if key in asked:
+            updated[key] = asked[key]
+    for key in ("total_iterations", "checkpoint_every", "keep_checkpoints"):
+        if key in asked:
+            updated["config"][key] = asked[key]
+    return updated

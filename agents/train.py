@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -37,11 +34,12 @@ from textgym.agents.reward_model import (
     train_reward_model,
 )
 from textgym.agents.rollouts import env_spec
+from textgym.agents.run_control import GracefulStop, TrainingInterrupted
 from textgym.agents.run_folder import (
-    RunFolderError,
+    check_resume,
     prepare_run_folder,
     read_run,
-    resume_conflicts,
+    requested_settings,
     write_run,
 )
 from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
@@ -175,91 +173,6 @@ def _ppo_run_record(
     }
 
 
-def _requested_on_resume(
-    env_id: str,
-    config: PPOConfig | Mapping[str, Any] | None,
-    overrides: Mapping[str, Any],
-    iterations: int | None,
-) -> dict[str, Any]:
-    """What the caller asked for, flat, for comparing with the recorded run."""
-    asked: dict[str, Any] = {"env": env_id}
-    if isinstance(config, PPOConfig):
-        asked.update(config.to_dict())
-    elif config is not None:
-        asked.update(config)
-    asked.update({k: v for k, v in overrides.items() if v is not None})
-    if iterations is not None:
-        asked["total_iterations"] = iterations
-    return asked
-
-
-def _check_resume(
-    out: Path,
-    recorded: dict[str, Any],
-    asked: dict[str, Any],
-    done: int,
-) -> dict[str, Any]:
-    """Refuse settings that contradict the run; return the record, extended if asked."""
-    conflicts, notes = resume_conflicts(recorded, asked, done_iterations=done)
-    if conflicts:
-        raise RunFolderError(
-            f"--resume: {out} was started with other settings:\n"
-            + "\n".join(conflicts)
-            + "\nDrop these flags to continue as recorded, or start a new run with "
-            "another --out (or --overwrite)."
-        )
-    for note in notes:
-        print(f"--resume: {note}")
-    updated = json.loads(json.dumps(recorded))
-    for key in ("eval_every", "eval_episodes", "vector_mode"):
-        if key in asked:
-            updated[key] = asked[key]
-    for key in ("total_iterations", "checkpoint_every", "keep_checkpoints"):
-        if key in asked:
-            updated["config"][key] = asked[key]
-    return updated
-
-
-class _GracefulStop:
-    """The first Ctrl-C asks training to stop after the current iteration, at a safe point
-    (checkpoint and model written); a second one stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> _GracefulStop:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(
-            "\nCtrl-C: stopping after this iteration and saving a checkpoint "
-            "(Ctrl-C again to stop now)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on Ctrl-C at a safe point; ``checkpoint`` is what was saved."""
-
-    def __init__(self, iteration: int, checkpoint: Path | None, out: Path):
-        self.iteration, self.checkpoint, self.out = iteration, checkpoint, out
-        super().__init__(
-            f"stopped at iteration {iteration}; saved checkpoint {checkpoint} and the model "
-            f"in {out / 'policy'}. Continue with the same command and --resume"
-        )
-
-
 def _evaluate_policy(env: gym.Env, ppo: PPO, episodes: int) -> dict[str, float]:
     """Greedy test-split scores of the current policy: points on the learning curve. The
     agent has its own generator, so training's sampling is not disturbed."""
@@ -319,7 +232,7 @@ def train_ppo(
         recorded = read_run(out)
         envs_args = recorded or {}
         env_kwargs_now = envs_args.get("env_kwargs", env_kwargs or {})
-        asked = _requested_on_resume(
+        asked = requested_settings(
             env_id,
             config,
             {
@@ -345,7 +258,7 @@ def train_ppo(
             raise
         if recorded is None:  # a run from before run.json: its checkpoint's config rules
             recorded = {"env": env_id, "config": ppo.config.to_dict()}
-        run = _check_resume(out, recorded, asked, ppo.iteration)
+        run = check_resume(out, recorded, asked, ppo.iteration)
         ppo.config = PPOConfig.from_dict(run["config"])
         if main:
             print(f"--resume: continuing {out} from {found.name} (iteration {ppo.iteration})")
@@ -386,7 +299,7 @@ def train_ppo(
     )
     saved: Path | None = None
     saved_at = -1  # every process tracks it: saving is collective under data parallelism
-    stop = _GracefulStop()
+    stop = GracefulStop()
     try:
         with stop:
             while ppo.iteration < total and not stop.requested:

@@ -23,15 +23,22 @@ absent or None without one) and ``encode_turn(text)`` (a person's turns).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 from pettingzoo import AECEnv
 from tqdm.auto import tqdm
 
 from textgym.multiagent import make_multiagent
+from textgym.multiagent_records import Game, MultiAgentResult, SeatOutcome
+from textgym.multiagent_seats import (
+    BUILTIN_SEAT_SPECS,
+    SeatFactory,
+    SeatPolicy,
+    build_seat,
+    reset_seats,
+    resolve_seat_specs,
+)
 from textgym.tokenizer import decode
 
 __all__ = [
@@ -44,232 +51,6 @@ __all__ = [
     "play_multiagent",
     "resolve_seat_specs",
 ]
-
-BUILTIN_SEAT_SPECS = ("scripted", "oracle", "random")
-
-# The env methods behind each scripted spec, in order of preference: an env with only an
-# oracle still has a scripted seat, its oracle.
-_SCRIPTED_METHODS = {
-    "scripted": ("scripted_action", "oracle_action"),
-    "oracle": ("oracle_action",),
-}
-
-
-class SeatPolicy(Protocol):
-    """Anything that plays a seat: ``act(obs, info) -> token ids``.
-
-    ``obs`` is the seat's real context (the padded observation cut to ``info["length"]``),
-    the shape single-agent agents read. An optional ``reset(seed)`` is called before each
-    game with a per-game, per-seat seed.
-    """
-
-    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray: ...
-
-
-SeatFactory = Callable[[str, Any, str], SeatPolicy]
-
-
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else 0.0
-
-
-# ---- records -------------------------------------------------------------------------
-
-
-@dataclass
-class SeatOutcome:
-    """One seat at the end of one game."""
-
-    reward: float  # the seat's total reward over the game
-    won: bool | None  # None when the env reports no winner for this seat
-    tokens: np.ndarray  # the seat's final context, unpadded
-    text: str  # ``tokens`` decoded with the env's tokenizer
-
-
-@dataclass
-class Game:
-    """One finished game."""
-
-    index: int | None  # the test item, None when the env has no test split
-    seed: int
-    steps: int  # AEC: live turns (a tool call is one); parallel: joint steps
-    truncated: bool
-    seats: dict[str, SeatOutcome]
-
-    @property
-    def rewards(self) -> dict[str, float]:
-        return {agent: seat.reward for agent, seat in self.seats.items()}
-
-    @property
-    def winners(self) -> tuple[str, ...] | None:
-        """The winning seats, or None when the env reports no winner."""
-        if all(seat.won is None for seat in self.seats.values()):
-            return None
-        return tuple(agent for agent, seat in self.seats.items() if seat.won)
-
-
-@dataclass
-class MultiAgentResult:
-    """Aggregate scores of a multi-agent evaluation run."""
-
-    env_id: str
-    api: str  # "aec" or "parallel"
-    split: str | None  # "test", or None when the env has no test split
-    seed: int
-    seat_specs: dict[str, str]
-    games: list[Game] = field(default_factory=list)
-
-    @property
-    def n(self) -> int:
-        return len(self.games)
-
-    def mean_reward(self) -> dict[str, float]:
-        return {
-            agent: _mean([g.seats[agent].reward for g in self.games]) for agent in self.seat_specs
-        }
-
-    def win_rate(self) -> dict[str, float]:
-        """Per seat, over the games; only seats the env reports a winner for in every game."""
-        rates = {}
-        for agent in self.seat_specs:
-            won = [g.seats[agent].won for g in self.games]
-            if won and all(w is not None for w in won):
-                rates[agent] = _mean(won)
-        return rates
-
-    @property
-    def mean_steps(self) -> float:
-        return _mean([g.steps for g in self.games])
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-able dict of the run."""
-        return {
-            "env": self.env_id,
-            "api": self.api,
-            "split": self.split,
-            "games": self.n,
-            "seed": self.seed,
-            "seats": dict(self.seat_specs),
-            "mean_reward": self.mean_reward(),
-            "win_rate": self.win_rate(),
-            "mean_steps": self.mean_steps,
-            "truncation_rate": _mean([g.truncated for g in self.games]),
-        }
-
-
-# ---- seats ---------------------------------------------------------------------------
-
-
-def _scripted_method(env: Any, spec: str) -> Callable[[str], np.ndarray] | None:
-    """The env's method behind the scripted spec ``spec``, or None when it has none."""
-    for name in _SCRIPTED_METHODS.get(spec, ()):
-        method = getattr(env.unwrapped, name, None)
-        if callable(method):
-            return method
-    return None
-
-
-class _ScriptedSeat:
-    """A seat whose turns come from the env itself (``scripted_action``/``oracle_action``)."""
-
-    def __init__(self, method: Callable[[str], np.ndarray], agent: str):
-        self.method, self.agent = method, agent
-
-    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        return np.asarray(self.method(self.agent), dtype=np.int64)
-
-
-class _RandomSeat:
-    """Uniformly random token ids over an integer ``Box`` action space."""
-
-    def __init__(self, space: spaces.Space, agent: str):
-        if not (isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.integer)):
-            raise TypeError(
-                f"the random seat needs an integer Box action space; seat {agent} has {space}"
-            )
-        self.space = space
-        self.rng = np.random.default_rng(0)  # reseeded per game by reset()
-
-    def reset(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        return self.rng.integers(self.space.low, self.space.high, endpoint=True, dtype=np.int64)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def resolve_seat_specs(
-    env: Any,
-    seats: str | Sequence[str],
-    *,
-    ma_id: str,
-    seat_factory: SeatFactory | None = None,
-    agents: Sequence[str] | None = None,
-) -> dict[str, str]:
-    """Check ``seats`` against the env's seats and give ``{seat: spec}``.
-
-    ``seats`` is one spec per seat (in ``env.possible_agents`` order) or one spec for all
-    seats; a bare string is one spec. ``agents`` narrows the seats (play leaves out the
-    human's). Raises ``ValueError`` naming the seats and the accepted specs.
-    """
-    agents = list(env.possible_agents if agents is None else agents)
-    specs = [seats] if isinstance(seats, str) else list(seats)
-    if len(specs) == 1:
-        specs = specs * len(agents)
-    if len(specs) != len(agents):
-        raise ValueError(
-            f"{ma_id} has {_count(len(agents), 'seat')} to fill ({', '.join(agents)}); got "
-            f"{_count(len(specs), 'seat spec')} ({', '.join(map(repr, specs))}): give one "
-            "spec per seat, in that order, or one spec for all seats"
-        )
-    accepted = [spec for spec in _SCRIPTED_METHODS if _scripted_method(env, spec)] + ["random"]
-    if seat_factory is not None:
-        extra = "or any spec your seat_factory accepts"
-    else:
-        extra = "agent specs such as ppo:PATH need a seat_factory"
-    for agent, spec in zip(agents, specs):
-        if not isinstance(spec, str) or not spec:
-            raise ValueError(f"seat {agent} of {ma_id}: a seat spec is a non-empty string")
-        builtin = spec in BUILTIN_SEAT_SPECS
-        if (builtin and spec not in accepted) or (not builtin and seat_factory is None):
-            raise ValueError(
-                f"seat spec {spec!r} for seat {agent} of {ma_id} is not accepted; seats: "
-                f"{', '.join(agents)}; accepted specs: {' | '.join(accepted)} ({extra})"
-            )
-    return dict(zip(agents, specs))
-
-
-def _build_seat(
-    env: Any, agent: str, spec: str, ma_id: str, seat_factory: SeatFactory | None
-) -> SeatPolicy:
-    method = _scripted_method(env, spec)
-    if method is not None:
-        return _ScriptedSeat(method, agent)
-    if spec == "random":
-        return _RandomSeat(env.action_space(agent), agent)
-    assert seat_factory is not None  # resolve_seat_specs checked it
-    try:
-        seat = seat_factory(spec, env, agent)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        # Say which seat the factory refused; the factory's message says why.
-        raise type(exc)(f"seat {agent} of {ma_id} ({spec!r}): {exc}") from exc
-    if not callable(getattr(seat, "act", None)):
-        raise TypeError(
-            f"seat_factory({spec!r}, env, {agent!r}) returned {type(seat).__name__}, which "
-            "has no act(obs, info)"
-        )
-    return seat
-
-
-def _reset_seats(policies: Mapping[str, SeatPolicy], game_seed: int) -> None:
-    for i, policy in enumerate(policies.values()):
-        reset = getattr(policy, "reset", None)
-        if callable(reset):
-            # Distinct, reproducible streams per seat: two random seats never mirror.
-            reset(seed=int(np.random.SeedSequence([game_seed, i]).generate_state(1)[0]))
 
 
 # ---- one game ------------------------------------------------------------------------
@@ -365,7 +146,7 @@ def _play_game(
     max_steps: int = 10_000,
 ) -> Game:
     """One game, game seed ``seed``, on test item ``index`` (None: the seed picks)."""
-    _reset_seats(policies, seed)
+    reset_seats(policies, seed)
     options = None if index is None else {"split": "test", "index": index}
     if isinstance(env, AECEnv):
         env.reset(seed=seed, options=options)
@@ -426,7 +207,7 @@ def evaluate_multiagent(
         if test_size is not None and games > test_size:
             raise ValueError(f"{ma_id}'s test split has {test_size} games; asked for {games}")
         policies = {
-            agent: _build_seat(env, agent, spec, ma_id, seat_factory)
+            agent: build_seat(env, agent, spec, ma_id, seat_factory)
             for agent, spec in specs.items()
         }
         result = MultiAgentResult(
@@ -509,7 +290,7 @@ def play_multiagent(
         policies: dict[str, SeatPolicy] = {
             agent: human
             if agent == human_seat
-            else _build_seat(env, agent, specs[agent], ma_id, seat_factory)
+            else build_seat(env, agent, specs[agent], ma_id, seat_factory)
             for agent in agents
         }
 
