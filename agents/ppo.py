@@ -206,10 +206,11 @@ class PPO:
         # Frozen base weights (LoRA) get no optimizer state.
         self.trainable = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.trainable, lr=cfg.learning_rate, eps=cfg.adam_eps)
-        total = cfg.total_iterations
+        # The schedule reads the config when it steps, so a resumed run that is extended
+        # (``total_iterations`` raised) decays to 0 at its new end.
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            (lambda it: max(0.0, 1.0 - it / total))
+            (lambda it: max(0.0, 1.0 - it / self.config.total_iterations))
             if cfg.lr_schedule == "linear"
             else (lambda it: 1.0),
         )

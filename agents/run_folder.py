@@ -151,7 +151,12 @@ def resume_conflicts(
                     f"  {key}: the run has done {done_iterations} iterations; asked for {value}"
                 )
             else:
-                notes.append(f"extending the run from {old} to {value} iterations")
+                stretch = (
+                    f" (the linear LR schedule now reaches 0 at iteration {value})"
+                    if have.get("lr_schedule") == "linear"
+                    else ""
+                )
+                notes.append(f"extending the run from {old} to {value} iterations{stretch}")
         elif key in FREE_ON_RESUME:
             notes.append(f"{key}: {old!r} -> {value!r}")
         else:

@@ -120,3 +120,10 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert "oracle             100.0%   100.0%" in out
     assert (tmp_path / "demo" / "ppo" / "learning_curve.png").is_file()
     assert (tmp_path / "demo" / "ppo" / "policy").is_dir()
+    first = (tmp_path / "demo" / "ppo" / "metrics.jsonl").read_text()
+    # Running it again keeps the previous demo, moved aside.
+    assert run_demo(episodes=2, out_dir=str(tmp_path / "demo"), sft_steps=1,
+                    ppo_iterations=1, episodes_per_iteration=4) == 0
+    assert "was moved to" in capsys.readouterr().out
+    (old,) = tmp_path.glob("demo.old-*")
+    assert (old / "ppo" / "metrics.jsonl").read_text() == first

@@ -284,3 +284,29 @@ def test_ctrl_c_stops_at_a_safe_point_and_says_what_was_saved(sft_model, tmp_pat
     assert f"stopped at iteration {done}; saved checkpoint {saved}" in err
     assert "--resume" in err and (saved / "trainer_state.pt").exists()
     assert (out / "policy" / "model.safetensors").exists()
+
+
+def test_an_extended_linear_schedule_decays_to_the_new_end():
+    import textgym
+    from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
+
+    vec = textgym.make_vec(ENV, 1)
+    tok = textgym.make_tokenizer()
+    policy = ValueHeadLM.from_config(tiny_gpt2_config(len(tok), n_layer=1, n_embd=16, n_head=2))
+    config = PPOConfig(lr_schedule="linear", total_iterations=4, learning_rate=1.0,
+                       episodes_per_iteration=1, mini_batch_size=1)
+    ppo = PPO(vec, policy, config)
+
+    def step() -> float:
+        ppo.optimizer.step()  # no gradients: only keeps the scheduler's order check quiet
+        ppo.scheduler.step()
+        return ppo.optimizer.param_groups[0]["lr"]
+
+    assert [step(), step()] == [0.75, 0.5]
+    ppo.config = PPOConfig.from_dict({**config.to_dict(), "total_iterations": 8})  # resume
+    assert step() == pytest.approx(1 - 3 / 8)
+    vec.close()
+    conflicts, notes = resume_conflicts(
+        {"config": config.to_dict()}, {"total_iterations": 8}, done_iterations=4
+    )
+    assert conflicts == [] and "linear LR schedule now reaches 0 at iteration 8" in notes[0]
