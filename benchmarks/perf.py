@@ -154,9 +154,12 @@ def warm_start(path: Path = SFT_DIR, steps: int = 150) -> Path:
     from textgym.agents import SFTConfig
     from textgym.agents.train import train_sft
 
-    if not (path / "config.json").is_file():
-        train_sft("TextEnv-Calculator-v0", path, SFTConfig(steps=steps), progress=False)
-    return path
+    model = path / "policy"  # where a textgym run keeps its model and tokenizer
+    if not (model / "config.json").is_file():
+        # A run folder left incomplete (killed mid-training) is moved aside, not reused.
+        train_sft("TextEnv-Calculator-v0", path, SFTConfig(steps=steps), overwrite=True,
+                  progress=False)
+    return model
 
 
 def bench_ppo(iterations: int = 4, num_envs: int = 16) -> dict:

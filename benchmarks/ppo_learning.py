@@ -39,6 +39,7 @@ import torch
 import textgym
 from textgym.agents import PolicyAgent, PPOConfig, SFTConfig
 from textgym.agents.metrics import plot_learning_curve, read_jsonl
+from textgym.agents.run_folder import prepare_run_folder
 from textgym.agents.train import train_ppo, train_sft
 from textgym.envs.sentiment import degeneration_metrics
 
@@ -135,6 +136,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     out = Path(args.out or f"runs/bench_ppo_{args.env}")
     started = time.perf_counter()
+    # A rerun starts anew; the previous run folder is moved aside (results live in
+    # benchmarks/results/), never deleted.
+    moved = prepare_run_folder(out, overwrite=True)
+    if moved is not None:
+        print(f"moved the previous run in {out} to {moved}", flush=True)
 
     sft_config = SFTConfig(steps=sft_steps, demonstrations=preset["demonstrations"])
     arch = preset.get("arch", "causal")

@@ -61,6 +61,7 @@ if __name__ == "__main__":
             Path("runs/reward") / name,
             RewardConfig(with_prompt=with_prompt),
             env_kwargs=env_kwargs,
+            overwrite=True,  # a rerun moves the previous model aside
         )
         log = json.loads((out / "reward_log.json").read_text())
         results[name] = {

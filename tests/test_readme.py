@@ -34,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,17 +186,19 @@ def run_python(chain: list[Block], cwd: Path, timeout: float, source: str = "REA
     """Run ``chain`` in one subprocess; return (returncode, stdout, stderr)."""
     # Blank lines in front keep traceback line numbers equal to the markdown's.
     payload = [(f"{source}:{b.id}", "\n" * (b.line - 1) + b.code) for b in chain]
-    script = cwd / ".readme_blocks.json"
-    script.write_text(json.dumps(payload))
-    proc = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(script)],
-        cwd=cwd,
-        env=child_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    # The blocks go in a temporary file, never into the folder they run in.
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "readme_blocks.json"
+        script.write_text(json.dumps(payload))
+        proc = subprocess.run(
+            [sys.executable, "-c", _DRIVER, str(script)],
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     return proc.returncode, proc.stdout, proc.stderr
 
 
