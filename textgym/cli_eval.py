@@ -14,12 +14,14 @@ import gymnasium as gym
 import numpy as np
 
 import textgym
-from textgym.cli_options import parse_json_object
+from textgym.cli_options import add_env_kwargs_option, parse_json_object
 from textgym.multiagent import multiagent_ids
 from textgym.multiagent_runs import evaluate_multiagent, play_multiagent
 from textgym.registration import env_ids
 from textgym.rollout import Episode, episode_record
 from textgym.specs import SPEC_HELP, make_agent
+
+ENV_KWARGS_NOTE = "use the ones the agent was trained with"
 
 __all__ = ["add_eval_parser", "add_play_parser", "make_env"]
 
@@ -205,13 +207,6 @@ def _play_multiagent(args: argparse.Namespace, env_kwargs: dict | None, colour: 
     )
 
 
-def _env_kwargs_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--env-kwargs", default=None,
-        help="env arguments as a JSON object, e.g. '{\"level\": 2}' (use the ones the agent "
-        "was trained with)",
-    )
-
 
 def add_eval_parser(sub) -> None:
     p = sub.add_parser(
@@ -221,7 +216,7 @@ def add_eval_parser(sub) -> None:
     )
     p.add_argument("--agent", default=None, help=f"single-agent envs (required): {SPEC_HELP}")
     p.add_argument("--env", required=True, help="environment id (single- or multi-agent)")
-    _env_kwargs_option(p)
+    add_env_kwargs_option(p, ENV_KWARGS_NOTE)
     p.add_argument(
         "--seats", nargs="+", default=None,
         help="multi-agent envs: who plays each seat, in seat order, e.g. `scripted random` "
@@ -250,7 +245,7 @@ def add_play_parser(sub) -> None:
         "you take --seat and the other seats are played by --seats.",
     )
     p.add_argument("env", help="environment id, e.g. TextEnv-Calculator-v0")
-    _env_kwargs_option(p)
+    add_env_kwargs_option(p, ENV_KWARGS_NOTE)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--split", choices=textgym.SPLITS, default="train")
     p.add_argument("--index", type=int, default=None, help="item index within the split")

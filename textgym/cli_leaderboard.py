@@ -10,10 +10,12 @@ import gymnasium as gym
 
 from textgym import leaderboard as lb
 from textgym.cli_eval import make_env
-from textgym.cli_options import parse_json_object
+from textgym.cli_options import add_env_kwargs_option, parse_json_object
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.report import headline_table
 from textgym.specs import SPEC_HELP
+
+ENV_KWARGS_NOTE = "for every env evaluated; recorded, and the split hash covers them"
 
 __all__ = ["add_leaderboard_parser"]
 
@@ -85,13 +87,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _env_kwargs_option(q: argparse.ArgumentParser) -> None:
-    q.add_argument(
-        "--env-kwargs", default=None,
-        help="env arguments as a JSON object for every env evaluated, e.g. "
-        "'{\"level\": 2}' (recorded; the split hash covers them)",
-    )
-
 
 def add_leaderboard_parser(sub) -> None:
     p = sub.add_parser("leaderboard", help="rank agents on every env's fixed test split")
@@ -101,7 +96,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--names", nargs="+", default=None, help="display names, one per agent")
     q.add_argument("--out", default="leaderboard", help="board folder")
     q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
-    _env_kwargs_option(q)
+    add_env_kwargs_option(q, ENV_KWARGS_NOTE)
     q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
@@ -113,7 +108,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--description", default=None, help="one line shown on the board")
     q.add_argument("-o", "--output", required=True, help="entry JSON file to write")
     q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
-    _env_kwargs_option(q)
+    add_env_kwargs_option(q, ENV_KWARGS_NOTE)
     q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cells", default=None, help="keep finished envs here to resume")
@@ -122,12 +117,12 @@ def add_leaderboard_parser(sub) -> None:
     q = lb_sub.add_parser("merge", help="validate entry files and add them to a board")
     q.add_argument("entries", nargs="+", help="entry JSON files")
     q.add_argument("--out", default="leaderboard", help="board folder")
-    _env_kwargs_option(q)
+    add_env_kwargs_option(q, ENV_KWARGS_NOTE)
     q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
     q.set_defaults(parser=q)
     q = lb_sub.add_parser("validate", help="check entry files without merging")
     q.add_argument("entries", nargs="+", help="entry JSON files")
-    _env_kwargs_option(q)
+    add_env_kwargs_option(q, ENV_KWARGS_NOTE)
     q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
     q.set_defaults(parser=q)
     p.set_defaults(func=cmd_leaderboard)

@@ -27,6 +27,7 @@ __all__ = [
     "given",
     "load_config_file",
     "parse_json_object",
+    "add_env_kwargs_option",
     "field_help",
 ]
 
@@ -157,6 +158,15 @@ def add_config_options(
 def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """The subset of ``names`` the user set on the command line."""
     return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+def add_env_kwargs_option(parser: argparse.ArgumentParser, note: str) -> None:
+    """``--env-kwargs JSON`` (read with :func:`parse_json_object`); ``note`` says what the
+    command does with them."""
+    parser.add_argument(
+        "--env-kwargs", default=None,
+        help=f"env arguments as a JSON object, e.g. '{{\"level\": 2}}' ({note})",
+    )
 
 
 def parse_json_object(text: str | None, flag: str = "--env-kwargs") -> dict[str, Any] | None:
