@@ -13,31 +13,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 from textgym.agents.kv_reuse import (
     RowCache,
+    broadcast_cache,
     extract_row_cache,
     reusable_prefix,
+    shared_prefix_length,
     stack_row_caches,
 )
+from textgym.agents.padding import left_pad
+from textgym.agents.seq2seq_value_head import Seq2SeqDecoding
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["left_pad", "sample_turns"]
-
-
-def left_pad(
-    sequences: Sequence[np.ndarray], pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack 1-D id arrays to the right edge; return ids, attention mask and positions."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if len(seq):
-            ids[row, width - len(seq) :] = torch.as_tensor(np.asarray(seq), dtype=torch.long)
-            mask[row, width - len(seq) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids, mask, positions
 
 
 def _reorder_cache(cache, keep: torch.Tensor):
@@ -53,32 +43,52 @@ def _reorder_cache(cache, keep: torch.Tensor):
 
 class _CausalDecoding:
     """Incremental decoding state of a causal LM: the batch's KV cache, attention mask and
-    next positions, with optional per-row cache reuse across turns."""
+    next positions.
 
-    def __init__(self, model, contexts, pad_id, row_caches):
+    The first forward pass feeds each row only what no cache holds yet: with per-row
+    caches from the last turn (``row_caches``), the tokens added since; otherwise, with
+    ``share_prefix``, the rows' common prefix runs once as a batch of one and its cache is
+    broadcast to every row (:mod:`textgym.agents.kv_reuse`), then each row feeds the rest.
+    """
+
+    def __init__(self, model, contexts, pad_id, row_caches, share_prefix=True):
         self.model, self.contexts, self.row_caches = model, contexts, row_caches
-        reuse = [0] * len(contexts)
+        n = len(contexts)
+        reuse = [0] * n
         if row_caches is not None:
             reuse = [reusable_prefix(c, ctx) for c, ctx in zip(row_caches, contexts)]
+        cache, past_mask = None, torch.zeros((n, 0), dtype=torch.long)
         if any(reuse):
-            from transformers import DynamicCache
-
-            new_ids, new_mask, _ = left_pad([c[k:] for c, k in zip(contexts, reuse)], pad_id)
             cache, past_mask = stack_row_caches(row_caches, reuse, DynamicCache())
-            self.mask = torch.cat([past_mask, new_mask], dim=1)
-            positions = ((self.mask.cumsum(-1) - 1).clamp(min=0))[:, past_mask.shape[1] :]
-            logits, _, self.cache = model(
-                new_ids,
-                attention_mask=self.mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            )
-        else:
-            ids, self.mask, positions = left_pad(contexts, pad_id)
-            logits, _, self.cache = model(
-                ids, attention_mask=self.mask, position_ids=positions, use_cache=True
-            )
+        elif share_prefix and n > 1:
+            shortest = min(len(c) for c in contexts)
+            heads = torch.as_tensor(np.stack([c[:shortest] for c in contexts]))
+            shared = shared_prefix_length(heads, torch.full((n,), shortest))
+            if shared:
+                prefix = heads[:1, :shared]
+                _, _, head_cache = model(
+                    prefix,
+                    attention_mask=torch.ones_like(prefix),
+                    position_ids=torch.arange(shared)[None],
+                    use_cache=True,
+                )
+                cache, past_mask = (
+                    broadcast_cache(head_cache, n),
+                    torch.ones_like(heads[:, :shared]),
+                )
+                reuse = [shared] * n
+        # [pad | cached | pad | new], positions counted from the mask: each row sees its
+        # own tokens at 0..L-1, as one left-padded prefill would give them.
+        new_ids, new_mask, _ = left_pad([c[k:] for c, k in zip(contexts, reuse)], pad_id)
+        self.mask = torch.cat([past_mask, new_mask], dim=1)
+        positions = ((self.mask.cumsum(-1) - 1).clamp(min=0))[:, past_mask.shape[1] :]
+        logits, _, self.cache = model(
+            new_ids,
+            attention_mask=self.mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+        )
         self.next_logits = logits[:, -1]
         self.next_pos = positions[:, -1] + 1
 
@@ -123,6 +133,7 @@ def sample_turns(
     logprobs_out: list[list[float]] | None = None,
     row_caches: list[RowCache | None] | None = None,
     prompt_lengths: Sequence[int] | None = None,
+    share_prefix: bool = True,
 ) -> list[np.ndarray]:
     """Sample one turn per context, each ending at its first stop token or at
     ``max_new_tokens``. Samples from the plain softmax (temperature 1 by default, no top-k),
@@ -141,6 +152,9 @@ def sample_turns(
 
     ``prompt_lengths`` (one per context) is where each episode's prompt ends: an
     encoder-decoder policy encodes the prompt and decodes from there. Required for one.
+
+    ``share_prefix`` computes the contexts' common prefix once and broadcasts its keys and
+    values to every row (causal LMs; exact: the same tokens as without it).
     """
     if not contexts:
         return []
@@ -167,11 +181,9 @@ def sample_turns(
         if model.is_encoder_decoder:
             if prompt_lengths is None or len(prompt_lengths) != n:
                 raise ValueError("an encoder-decoder policy needs one prompt length per context")
-            from textgym.agents.seq2seq_value_head import Seq2SeqDecoding
-
             state = Seq2SeqDecoding(model, contexts, prompt_lengths, pad_id)
         else:
-            state = _CausalDecoding(model, contexts, pad_id, row_caches)
+            state = _CausalDecoding(model, contexts, pad_id, row_caches, share_prefix)
         next_logits = state.next_logits
 
         for step in range(limit):

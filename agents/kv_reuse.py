@@ -1,4 +1,4 @@
-"""KV-cache reuse across tool turns.
+"""KV-cache reuse: across tool turns, and for a prefix every row of a batch shares.
 
 Between two turns of an episode the context only grows: the agent's turn, then the tool's
 response. TRL's ``TextEnvironment`` re-encoded the whole history every turn; here each row
@@ -10,6 +10,14 @@ Rows of one batch have caches of different lengths and suffixes of different len
 are laid out as ``[pad | cached | pad | new]`` with the attention mask zero on both pads and
 positions counted from the mask, so each row sees exactly its own tokens at positions
 ``0..L-1``, as a fresh left-padded prefill would give them.
+
+Shared prefix: the episodes of a batch open with the same tokens (the system prompt; in a
+group of episodes of one item, the whole prompt). In a causal LM the keys, values and
+hidden states of a prefix do not depend on what follows it, so the prefix runs once, as a
+batch of one, and :func:`broadcast_cache` hands its keys and values to every row. That is
+exact, not an approximation, and gradients flow back through the broadcast (``expand``
+sums them). :func:`shared_prefix_length` finds the prefix from the token ids alone (the
+longest common prefix), never from env internals.
 """
 
 from __future__ import annotations
@@ -19,8 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
-__all__ = ["RowCache", "reusable_prefix", "stack_row_caches", "extract_row_cache"]
+__all__ = [
+    "RowCache",
+    "reusable_prefix",
+    "stack_row_caches",
+    "extract_row_cache",
+    "shared_prefix_length",
+    "broadcast_cache",
+]
 
 
 @dataclass
@@ -98,3 +114,25 @@ def extract_row_cache(cache, row: int, mask_row: torch.Tensor, ids: np.ndarray) 
     if len(cols) != len(ids):
         raise AssertionError(f"cache holds {len(cols)} tokens for {len(ids)} ids")
     return RowCache(np.asarray(ids, dtype=np.int64), layers)
+
+
+def shared_prefix_length(ids: torch.Tensor, lengths: torch.Tensor) -> int:
+    """How many leading tokens every row of ``ids`` ``[n, L]`` shares, leaving each row at
+    least one token of its own (``lengths[r]`` real tokens in row ``r``; a row's first
+    score comes from the logits at the end of the prefix). 0 for a batch of one or rows
+    that share nothing: the caller then runs the plain batch."""
+    if ids.shape[0] < 2 or ids.shape[1] == 0:
+        return 0
+    differs = (ids != ids[:1]).any(0).nonzero()
+    common = int(differs[0]) if len(differs) else ids.shape[1]
+    return max(0, min(common, int(lengths.min()) - 1))
+
+
+def broadcast_cache(cache, n: int) -> DynamicCache:
+    """A batch cache of ``n`` rows that all hold the one row of ``cache``. The rows are
+    views (``expand``) until a forward pass appends to them."""
+    out = DynamicCache()
+    for index in range(_num_layers(cache)):
+        k, v = _layer_kv(cache, index)
+        out.update(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:]), index)
+    return out

@@ -18,10 +18,12 @@ import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from textgym.agents.value_head import ValueHeadLM
+if TYPE_CHECKING:  # annotations only: value_head saves adapters with this module
+    from textgym.agents.value_head import ValueHeadLM
 
 __all__ = [
     "LoraSettings",

@@ -12,9 +12,19 @@ One iteration (:meth:`PPO.step`):
    loss and entropy bonus, with gradient clipping and early stopping on KL.
 6. Adapt beta toward the KL target; log the stats.
 
-Steps 2-6 are :meth:`PPO.learn`, usable on any batch of finished episodes. Under
-``accelerate launch`` each process collects its share of the episodes and the processes
-learn as one (:mod:`textgym.agents.distributed`).
+Steps 2-6 are :meth:`PPO.learn`, usable on any batch of finished episodes. The maths is
+in :mod:`~textgym.agents.ppo_math` and the rollout in :mod:`~textgym.agents.rollouts`; this
+file, those two and nothing else make one iteration.
+
+Under ``accelerate launch`` each process collects its share of the episodes and the
+processes learn as one (:mod:`textgym.agents.distributed`). The collectives sit in three
+small helpers (:func:`~textgym.agents.ppo_math.global_mean`,
+:func:`~textgym.agents.ppo_math.minibatch_order` and :meth:`EpisodeStats.gather`); on one
+process each is the plain computation, so a single-process reader goes straight through.
+
+Speed without approximation: the prompt every episode opens with is computed once per
+forward pass and shared by every row (``PPOConfig.share_prefix``), and minibatches group
+episodes of similar length (``PPOConfig.group_by_length``).
 
 Stats use TRL's names; each is explained in :data:`STAT_DOCS`.
 """
@@ -25,6 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -36,117 +47,45 @@ from textgym.agents.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
     gae_over_agent_tokens,
+    global_mean,
     kl_estimate,
     masked_mean,
     masked_whiten,
+    minibatch_order,
     policy_loss,
     value_loss,
 )
-from textgym.agents.rollouts import EpisodeRecord, collect_episodes, env_spec
+from textgym.agents.ppo_stats import STAT_DOCS, UPDATE_STATS
+from textgym.agents.rollouts import (
+    Batch,
+    EpisodeRecord,
+    collect_episodes,
+    env_spec,
+    score_batch,
+)
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["PPO", "STAT_DOCS", "Batch"]
 
 # A key that keeps minibatch-order seeds apart from rollout seeds.
 _MINIBATCH_ORDER = 0x5EED
-# Update stats, each a token-weighted mean over the iteration's minibatches.
-_UPDATE_STATS = (
-    "ppo/loss/policy",
-    "ppo/loss/value",
-    "ppo/loss/total",
-    "ppo/policy/entropy",
-    "ppo/policy/approxkl",
-    "ppo/policy/policykl",
-    "ppo/policy/clipfrac",
-    "ppo/val/vpred",
-    "ppo/val/error",
-    "ppo/val/clipfrac",
-)
-
-STAT_DOCS = {
-    "env/reward_mean": "mean episode reward from the env (the task score)",
-    "env/reward_std": "std of episode rewards",
-    "env/success_rate": "fraction of episodes the env marked successful",
-    "objective/kl": "mean over episodes of the summed per-token KL(pi_old || pi_ref)",
-    "objective/kl_coef": "beta, the KL penalty coefficient used this iteration",
-    "objective/entropy": "mean over episodes of the summed per-token entropy (sampled)",
-    "ppo/mean_non_score_reward": "mean over episodes of the summed KL penalty -beta*KL",
-    "ppo/mean_scores": "mean env reward (same as env/reward_mean, TRL's name)",
-    # The ppo/loss, ppo/policy and ppo/val stats are token-weighted means over minibatches.
-    "ppo/loss/policy": "clipped surrogate loss",
-    "ppo/loss/value": "clipped value loss",
-    "ppo/loss/total": "policy + vf_coef * value - ent_coef * entropy",
-    "ppo/policy/entropy": "per-token entropy of the current policy during the update",
-    "ppo/policy/approxkl": "0.5 E[(log r)^2]: drift from the rollout policy in the update",
-    "ppo/policy/policykl": "E[(r - 1) - log r]: the same drift, k3 estimator",
-    "ppo/policy/clipfrac": "fraction of agent tokens whose ratio was clipped",
-    "ppo/policy/advantages_mean": "mean advantage before whitening",
-    "ppo/returns/mean": "mean GAE return over agent tokens",
-    "ppo/val/vpred": "mean value prediction during the update",
-    "ppo/val/error": "mean squared value error during the update",
-    "ppo/val/clipfrac": "fraction of value predictions that were clipped",
-    "ppo/learning_rate": "learning rate used this iteration",
-    "ppo/epochs_done": "PPO epochs completed before early stopping",
-    "ppo/skipped_minibatches": "minibatches skipped by the ratio threshold",
-    "tokens/agent_tokens_mean": "mean agent tokens per episode",
-    "tokens/episode_len_mean": "mean episode length in tokens (prompt and tools included)",
-    "time/ppo/rollout": "seconds spent generating and stepping envs",
-    "time/ppo/generate": "of which sampling turns from the policy (KV-cached decoding)",
-    "time/ppo/env": "of which the vector env's step(): parsing, tools, bookkeeping",
-    "tokens/generated": "tokens the policy sampled in the rollout",
-    "time/ppo/forward": "seconds spent scoring the batch (policy and reference)",
-    "time/ppo/optimize": "seconds spent in the PPO update",
-    "time/ppo/total": "seconds for the whole iteration",
-}
 
 
-class Batch:
-    """Episodes right-padded into tensors. Right padding keeps positions 0..L-1 for every
-    row, the same positions the left-padded generation derived from its attention mask."""
+@dataclass
+class EpisodeStats:
+    """Per-episode figures of one iteration, one entry per episode."""
 
-    def __init__(self, records: list[EpisodeRecord], pad_id: int):
-        length = max(len(r.tokens) for r in records)
-        n = len(records)
-        self.ids = torch.full((n, length), pad_id, dtype=torch.long)
-        self.attention = torch.zeros((n, length), dtype=torch.long)
-        self.mask = torch.zeros((n, length), dtype=torch.bool)
-        for i, r in enumerate(records):
-            self.ids[i, : len(r.tokens)] = torch.as_tensor(r.tokens)
-            self.attention[i, : len(r.tokens)] = 1
-            self.mask[i, : len(r.tokens)] = torch.as_tensor(r.agent_mask)
-        # Token 0 has no predictor; it is never an action.
-        self.mask[:, 0] = False
-        self.scores = torch.tensor([r.reward for r in records], dtype=torch.float32)
-        self.lengths = torch.tensor([len(r.tokens) for r in records])
-        self.prompt_lengths = torch.tensor([r.prompt_length for r in records])
+    reward: torch.Tensor  # the env's reward (the task score)
+    success: torch.Tensor  # 1.0 where the env marked the episode a success
+    kl: torch.Tensor  # summed per-token KL(pi_old || pi_ref) over agent tokens
+    entropy: torch.Tensor  # summed per-token entropy over agent tokens
+    non_score_reward: torch.Tensor  # summed KL penalty, -beta * KL
+    agent_tokens: torch.Tensor
+    length: torch.Tensor  # tokens in the episode, prompt and tool responses included
 
-    def __len__(self) -> int:
-        return self.ids.shape[0]
-
-
-def score_batch(model: ValueHeadLM, batch: Batch, chunk: int, *, with_entropy: bool = False):
-    """``model.score_tokens`` (log-probs, values, entropies) over the batch in chunks of
-    similar length, each cut to its own longest episode: one long episode no longer pads
-    every row to its length.
-    Padding positions hold arbitrary values (0 past the chunk's longest row); every use of
-    them is masked."""
-    n, width = batch.ids.shape
-    logp, values = torch.zeros((n, width)), torch.zeros((n, width))
-    entropy = torch.zeros((n, width)) if with_entropy else None
-    order = torch.argsort(batch.lengths, stable=True)
-    for start in range(0, n, chunk):
-        idx = order[start : start + chunk]
-        w = int(batch.lengths[idx].max())
-        lp, v, ent = model.score_tokens(
-            batch.ids[idx, :w],
-            batch.attention[idx, :w],
-            batch.prompt_lengths[idx],
-            with_entropy=with_entropy,
-        )
-        logp[idx, :w], values[idx, :w] = lp.float(), v
-        if entropy is not None:
-            entropy[idx, :w] = ent.float()
-    return logp, values, entropy
+    def gather(self, par: Collective) -> EpisodeStats:
+        """Every process's episodes, in rank order."""
+        return EpisodeStats(**{f.name: par.all_gather(getattr(self, f.name)) for f in fields(self)})
 
 
 class PPO:
@@ -262,6 +201,7 @@ class PPO:
             temperature=cfg.temperature,
             timings=rollout_times,
             reuse_kv_cache=cfg.reuse_kv_cache,
+            share_prefix=cfg.share_prefix,
         )
         t1 = time.perf_counter()
         stats = self.learn(records)
@@ -286,17 +226,18 @@ class PPO:
         if len(set(sizes)) != 1 or not records:
             # Unequal shares would make the processes' collective calls diverge (a hang).
             raise ValueError(f"every process needs the same, non-zero number of episodes: {sizes}")
-        batch = Batch(records, self.spec.pad_id)
+        batch = Batch.from_records(records, self.spec.pad_id)
 
         # 2. Score the batch: logp_old, V_old and logp_ref on every token.
         self.policy.eval()
         with torch.no_grad():
             chunk = max(cfg.mini_batch_size, 8)
+            share = cfg.share_prefix
             old_logp, old_values, entropy = score_batch(
-                self.policy, batch, chunk, with_entropy=True
+                self.policy, batch, chunk, with_entropy=True, share_prefix=share
             )
             with self.reference() as ref:
-                ref_logp, _, _ = score_batch(ref, batch, chunk)
+                ref_logp, _, _ = score_batch(ref, batch, chunk, share_prefix=share)
         mask = batch.mask.float()
 
         # 3. Per-token rewards: -beta * KL_t, plus the env reward on the last agent token.
@@ -313,10 +254,7 @@ class PPO:
         advantages, returns = gae_over_agent_tokens(
             rewards, old_values * mask, mask, cfg.gamma, cfg.lam
         )
-        token_sums = par.all_reduce_sum(
-            torch.stack([(advantages * mask).sum(), (returns * mask).sum(), mask.sum()])
-        )
-        raw_adv_mean, returns_mean = token_sums[:2] / token_sums[2].clamp(min=1.0)
+        (raw_adv_mean, returns_mean), _ = global_mean(par, torch.stack([advantages, returns]), mask)
         if cfg.whiten_advantages:
             advantages = masked_whiten(advantages, mask, all_reduce=par.all_reduce_sum)
         t2 = time.perf_counter()
@@ -326,83 +264,70 @@ class PPO:
         t3 = time.perf_counter()
 
         # 6. Adapt beta from the mean KL of every episode, advance the schedule, report.
-        # Per-episode figures are gathered from all processes first.
-        episodes = par.all_gather(
-            torch.stack(
-                [
-                    batch.scores,
-                    torch.tensor([float(r.success) for r in records]),
-                    kl.sum(1),
-                    (entropy * mask).sum(1),
-                    non_score.sum(1),
-                    mask.sum(1),
-                    batch.lengths.float(),
-                ],
-                dim=1,
-            )
-        )
-        scores, success, episode_kl = episodes[:, 0], episodes[:, 1], episodes[:, 2]
-        mean_kl = float(episode_kl.mean())
-        self.kl_ctl.update(mean_kl, len(episodes))
+        episodes = EpisodeStats(
+            reward=batch.scores,
+            success=batch.success,
+            kl=kl.sum(1),
+            entropy=(entropy * mask).sum(1),
+            non_score_reward=non_score.sum(1),
+            agent_tokens=mask.sum(1),
+            length=batch.lengths.float(),
+        ).gather(par)
+        mean_kl = float(episodes.kl.mean())
+        self.kl_ctl.update(mean_kl, len(episodes.kl))
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.iteration += 1
+        scores = episodes.reward
         return {
             "iteration": self.iteration,
             "env/reward_mean": float(scores.mean()),
             "env/reward_std": float(scores.std()) if len(scores) > 1 else 0.0,
-            "env/success_rate": float(success.mean()),
+            "env/success_rate": float(episodes.success.mean()),
             "objective/kl": mean_kl,
             "objective/kl_coef": beta,
-            "objective/entropy": float(episodes[:, 3].mean()),
-            "ppo/mean_non_score_reward": float(episodes[:, 4].mean()),
+            "objective/entropy": float(episodes.entropy.mean()),
+            "ppo/mean_non_score_reward": float(episodes.non_score_reward.mean()),
             "ppo/mean_scores": float(scores.mean()),
             "ppo/policy/advantages_mean": float(raw_adv_mean),
             "ppo/returns/mean": float(returns_mean),
             "ppo/learning_rate": lr,
-            "tokens/agent_tokens_mean": float(episodes[:, 5].mean()),
-            "tokens/episode_len_mean": float(episodes[:, 6].mean()),
+            "tokens/agent_tokens_mean": float(episodes.agent_tokens.mean()),
+            "tokens/episode_len_mean": float(episodes.length.mean()),
             "time/ppo/forward": t2 - t1,
             "time/ppo/optimize": t3 - t2,
             **update_stats,
         }
 
     def _update(self, batch: Batch, old_logp, old_values, advantages, returns) -> dict:
+        """Step 5: ``ppo_epochs`` passes of minibatch gradient steps, with the ratio
+        safeguard and KL early stopping; returns the token-weighted update stats."""
         cfg = self.config
         par = self.parallel
+        # Minibatches are drawn from the global batch (process r holds its indices
+        # r*n .. r*n+n-1); each process computes its own members of each.
         n = len(batch)
-        # Minibatches are drawn from the global batch (every process's episodes, process r
-        # holding indices r*n .. r*n+n-1) with an order every process derives alike; each
-        # process computes its own members. One process is the special case r = 0.
-        offset, total = par.rank * n, n * par.world_size
+        offset = par.rank * n
+        lengths = par.all_gather(batch.lengths)
         sums: dict[str, float] = defaultdict(float)
-        steps = skipped = epochs_done = 0
+        skipped = epochs_done = 0
         self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
         stop = False
         for epoch in range(cfg.ppo_epochs):
             shuffle = torch.Generator().manual_seed(
                 self._seed_for(self.iteration, epoch, _MINIBATCH_ORDER, per_process=False)
             )
-            order = torch.randperm(total, generator=shuffle)
-            for start in range(0, total, cfg.mini_batch_size):  # the last partial one too
-                members = order[start : start + cfg.mini_batch_size]
+            for members in minibatch_order(
+                lengths, cfg.mini_batch_size, shuffle, cfg.group_by_length
+            ):
                 idx = members[(members >= offset) & (members < offset + n)] - offset
                 loss, tokens, mb_stats = self._minibatch_loss(
                     batch, idx, old_logp, old_values, advantages, returns
                 )
                 # The safeguards read the minibatch's mean ratio and KL over every
                 # process's tokens, so all processes skip or stop together.
-                total_tokens, ratio_sum, approxkl_sum = par.all_reduce_sum(
-                    torch.stack(
-                        [
-                            tokens,
-                            mb_stats["ratio_mean"] * tokens,
-                            mb_stats["ppo/policy/approxkl"] * tokens,
-                        ]
-                    )
-                )
-                ratio_mean = float(ratio_sum / total_tokens.clamp(min=1.0))
-                approxkl = float(approxkl_sum / total_tokens.clamp(min=1.0))
+                safeguard = torch.stack([mb_stats["ratio_mean"], mb_stats["ppo/policy/approxkl"]])
+                (ratio_mean, approxkl), total_tokens = global_mean(par, safeguard, tokens)
                 if ratio_mean > cfg.ratio_threshold:
                     skipped += 1
                     continue
@@ -415,8 +340,7 @@ class PPO:
                 par.average_gradients(self.trainable)
                 torch.nn.utils.clip_grad_norm_(self.trainable, cfg.max_grad_norm)
                 self.optimizer.step()
-                steps += 1
-                for key in _UPDATE_STATS:
+                for key in UPDATE_STATS:
                     sums[key] += float(mb_stats[key]) * float(tokens)
                 sums["tokens"] += float(tokens)
                 if cfg.early_stopping and approxkl > 1.5 * cfg.target_kl:
@@ -427,22 +351,22 @@ class PPO:
                 break
         # Token-weighted means over every process's minibatches.
         summed = par.all_reduce_sum(
-            torch.tensor([sums[k] for k in (*_UPDATE_STATS, "tokens")], dtype=torch.float64)
+            torch.tensor([sums[k] for k in (*UPDATE_STATS, "tokens")], dtype=torch.float64)
         )
         weight = max(float(summed[-1]), 1.0)
-        stats = {k: float(v) / weight for k, v in zip(_UPDATE_STATS, summed)}
+        stats = {k: float(v) / weight for k, v in zip(UPDATE_STATS, summed)}
         stats["ppo/epochs_done"] = float(epochs_done)
         stats["ppo/skipped_minibatches"] = float(skipped)
         return stats
 
     def _minibatch_loss(self, batch: Batch, idx, old_logp, old_values, advantages, returns):
-        """The PPO loss on episodes ``idx`` of this process's batch: ``(loss, agent tokens,
-        stats)``. A process with no episodes in the minibatch gets ``(None, 0, zeros)`` and
-        still takes part in the collective steps."""
+        """The PPO loss on episodes ``idx`` of this process's batch, cut to their longest:
+        ``(loss, agent tokens, stats)``. A process with no episodes in the minibatch gets
+        ``(None, 0, zeros)`` and still takes part in the collective steps."""
         cfg = self.config
         if len(idx) == 0:
             zero = torch.zeros(())
-            return None, zero, dict.fromkeys((*_UPDATE_STATS, "ratio_mean"), zero)
+            return None, zero, dict.fromkeys((*UPDATE_STATS, "ratio_mean"), zero)
         width = int(batch.lengths[idx].max())
         mb_mask = batch.mask[idx, :width].float()
         logp, values, entropy = self.policy.score_tokens(
@@ -451,6 +375,7 @@ class PPO:
             batch.prompt_lengths[idx],
             with_entropy=True,
             entropy_grad=cfg.ent_coef > 0,
+            share_prefix=cfg.share_prefix,
         )
         pg_loss, pg_stats = policy_loss(
             logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range

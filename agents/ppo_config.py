@@ -27,6 +27,11 @@ class PPOConfig:
         reuse_kv_cache (True): keep each episode's keys and values across its turns, so a
             turn feeds only the tool response and what is new (TRL re-encoded the whole
             history every turn). Off only for benchmarks that measure the difference.
+        share_prefix (True): the tokens every episode of a batch starts with (the system
+            prompt; in a group of episodes of one item, the whole prompt) run once, in
+            generation, in scoring and in every update minibatch, and their keys and values
+            serve each row. Exact (the same numbers up to float rounding); causal LMs only,
+            an encoder-decoder policy ignores it. Off only to measure the difference.
 
     Optimisation
         learning_rate (1e-4): Adam step size (TRL 1.41e-5, tuned for GPT-2 124M; a tiny
@@ -36,6 +41,10 @@ class PPOConfig:
         ppo_epochs (4): passes over each batch (TRL 4).
         mini_batch_size (8): episodes per gradient step; the last, partial minibatch is used,
             never dropped (TRL silently dropped it).
+        group_by_length (True): each minibatch holds episodes of similar length and is cut
+            to its own longest, so short episodes are not padded to the longest of the
+            batch. The seed draws the order of the minibatches and, among episodes of equal
+            length, which share one. False: a uniform shuffle (TRL's).
         Under ``accelerate launch`` both are global: each process collects an equal share
         of the episodes (so ``episodes_per_iteration`` must be a multiple of the number of
         processes), and minibatches are drawn from all processes' episodes together.
@@ -73,12 +82,14 @@ class PPOConfig:
     max_new_tokens: int = 48
     temperature: float = 1.0
     reuse_kv_cache: bool = True
+    share_prefix: bool = True
 
     learning_rate: float = 1e-4
     lr_schedule: str = "constant"
     total_iterations: int = 100
     ppo_epochs: int = 4
     mini_batch_size: int = 8
+    group_by_length: bool = True
     max_grad_norm: float = 1.0
     adam_eps: float = 1e-5
 

@@ -1,5 +1,9 @@
 """The maths of PPO on token sequences, as small pure functions with the paper's symbols.
 
+Two of them are where data parallelism shows: :func:`global_mean` and
+:func:`minibatch_order` give every process the statistics and minibatches of the global
+batch; on one process they are the plain computation.
+
 Notation: a batch holds B episodes padded to length L. ``mask[b, t]`` is True where token
 ``t`` was written by the agent; only those tokens are actions. Per-token tensors are
 aligned with the token they score (``logp[b, t] = log pi(x_t | x_<t)``).
@@ -10,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from textgym.agents.distributed import Collective
 
 __all__ = [
     "token_logprobs",
@@ -22,6 +28,8 @@ __all__ = [
     "value_loss",
     "AdaptiveKLController",
     "FixedKLController",
+    "global_mean",
+    "minibatch_order",
 ]
 
 
@@ -201,3 +209,34 @@ class FixedKLController:
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         self.value = state["value"]
+
+
+# ---- the global batch under data parallelism ---------------------------------------
+
+
+def global_mean(
+    par: Collective, values: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum(values * weights) / sum(weights), sum(weights))`` over every process's
+    entries: a masked mean when ``weights`` is a mask, a token-weighted one when it is a
+    count. ``values`` ``[k, ...]`` gives ``k`` means from one collective call."""
+    w = weights.to(values.dtype)
+    weighted = (values * w).reshape(len(values), -1).sum(1)
+    sums = par.all_reduce_sum(torch.cat([weighted, w.sum().reshape(1)]))
+    return sums[:-1] / sums[-1].clamp(min=1.0), sums[-1]
+
+
+def minibatch_order(
+    lengths: torch.Tensor, size: int, generator: torch.Generator, group_by_length: bool
+) -> list[torch.Tensor]:
+    """One epoch's minibatches of indices into the (global) batch of ``len(lengths)``
+    episodes, the last possibly partial. Every process calls it with the same arguments and
+    gets the same order. ``group_by_length`` sorts a random permutation by length (so the
+    generator still decides among equal lengths), cuts it into minibatches of similar
+    episodes and shuffles their order."""
+    order = torch.randperm(len(lengths), generator=generator)
+    if not group_by_length:
+        return list(order.split(size))
+    order = order[torch.argsort(lengths[order], stable=True)]
+    chunks = order.split(size)
+    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]

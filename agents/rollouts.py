@@ -1,4 +1,5 @@
-"""Collecting whole episodes from a Gymnasium vector env with a language-model policy.
+"""Collecting whole episodes from a Gymnasium vector env with a language-model policy,
+and the padded :class:`Batch` of them that PPO scores (:func:`score_batch`).
 
 Only the Gymnasium API and the token-sequence contract are used: the env's final
 observation is the whole episode and ``info["agent_mask"]`` marks the agent's tokens, so a
@@ -16,9 +17,10 @@ import torch
 
 from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import RowCache
+from textgym.agents.padding import right_pad
 from textgym.agents.value_head import ValueHeadLM
 
-__all__ = ["EpisodeRecord", "EnvSpec", "env_spec", "collect_episodes"]
+__all__ = ["EpisodeRecord", "Batch", "score_batch", "EnvSpec", "env_spec", "collect_episodes"]
 
 
 @dataclass
@@ -40,6 +42,71 @@ class EpisodeRecord:
             return self.prompt_len
         first = np.flatnonzero(self.agent_mask)
         return int(first[0]) if len(first) else len(self.tokens)
+
+
+@dataclass
+class Batch:
+    """Finished episodes right-padded into tensors, one row each. Right padding keeps
+    positions ``0..L-1`` for every row, the positions generation derived from its mask."""
+
+    ids: torch.Tensor  # long [B, L]: the tokens, pad after each episode
+    attention: torch.Tensor  # long [B, L]: 1 on real tokens
+    mask: torch.Tensor  # bool [B, L]: True on agent tokens, the actions
+    scores: torch.Tensor  # float [B]: the episode's env reward
+    success: torch.Tensor  # float [B]: 1.0 where the env marked the episode a success
+    lengths: torch.Tensor  # long [B]: real tokens per row
+    prompt_lengths: torch.Tensor  # long [B]: tokens of the reset observation
+
+    @classmethod
+    def from_records(cls, records: list[EpisodeRecord], pad_id: int) -> Batch:
+        ids, attention = right_pad([r.tokens for r in records], pad_id)
+        mask, _ = right_pad([r.agent_mask for r in records], False, dtype=torch.bool)
+        mask[:, 0] = False  # token 0 has no predictor; it is never an action
+        return cls(
+            ids=ids,
+            attention=attention,
+            mask=mask,
+            scores=torch.tensor([r.reward for r in records], dtype=torch.float32),
+            success=torch.tensor([float(r.success) for r in records]),
+            lengths=attention.sum(1),
+            prompt_lengths=torch.tensor([r.prompt_length for r in records]),
+        )
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+
+def score_batch(
+    model: ValueHeadLM,
+    batch: Batch,
+    chunk: int,
+    *,
+    with_entropy: bool = False,
+    share_prefix: bool = True,
+):
+    """``model.score_tokens`` (log-probs, values, entropies) over the batch in chunks of
+    similar length, each cut to its own longest episode: one long episode no longer pads
+    every row to its length.
+    Padding positions hold arbitrary values (0 past the chunk's longest row); every use of
+    them is masked."""
+    n, width = batch.ids.shape
+    logp, values = torch.zeros((n, width)), torch.zeros((n, width))
+    entropy = torch.zeros((n, width)) if with_entropy else None
+    order = torch.argsort(batch.lengths, stable=True)
+    for start in range(0, n, chunk):
+        idx = order[start : start + chunk]
+        w = int(batch.lengths[idx].max())
+        lp, v, ent = model.score_tokens(
+            batch.ids[idx, :w],
+            batch.attention[idx, :w],
+            batch.prompt_lengths[idx],
+            with_entropy=with_entropy,
+            share_prefix=share_prefix,
+        )
+        logp[idx, :w], values[idx, :w] = lp.float(), v
+        if entropy is not None:
+            entropy[idx, :w] = ent.float()
+    return logp, values, entropy
 
 
 @dataclass(frozen=True)
@@ -92,6 +159,7 @@ def collect_episodes(
     temperature: float = 1.0,
     timings: dict[str, float] | None = None,
     reuse_kv_cache: bool = True,
+    share_prefix: bool = True,
 ) -> list[EpisodeRecord]:
     """Run rounds of ``envs.num_envs`` fresh episodes until ``n_episodes`` have finished.
 
@@ -100,6 +168,8 @@ def collect_episodes(
 
     ``reuse_kv_cache`` keeps each episode's keys and values from one turn to the next, so a
     turn feeds only the tokens added since the last (see :mod:`textgym.agents.kv_reuse`).
+    ``share_prefix`` computes the prefix every episode of a round opens with (the system
+    prompt) once for the round's first turn and broadcasts it to every row.
 
     Every round starts with ``envs.reset(seed=...)`` derived from ``seed``, so a run is
     reproducible from the seed alone (no env state to checkpoint), and each env
@@ -137,6 +207,7 @@ def collect_episodes(
                 max_positions=max_positions,
                 row_caches=live_caches,
                 prompt_lengths=[prompt_lens[i] for i in live],
+                share_prefix=share_prefix,
             )
             if live_caches is not None:
                 for i, cache in zip(live, live_caches):

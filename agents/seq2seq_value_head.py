@@ -24,6 +24,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, T5Config
 from transformers.modeling_outputs import BaseModelOutput
 
+from textgym.agents.padding import left_pad
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["Seq2SeqValueHeadLM", "Seq2SeqDecoding", "tiny_t5_config"]
@@ -104,9 +105,15 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         *,
         with_entropy: bool = False,
         entropy_grad: bool = True,
+        share_prefix: bool = True,
     ):
         """As :meth:`ValueHeadLM.score_tokens`; the first ``prompt_lengths[b]`` tokens of
-        row ``b`` are encoded and the rest decoded. Prompt and padding positions get 0."""
+        row ``b`` are encoded and the rest decoded. Prompt and padding positions get 0.
+
+        ``share_prefix`` is accepted and has no effect: the encoder is bidirectional, so
+        the states of a shared system prompt depend on the question after it and cannot
+        be computed once for all rows. Each prompt is encoded once per pass (never per
+        token or per turn), and the decoder reads it only through cross-attention."""
         if prompt_lengths is None:
             raise ValueError("an encoder-decoder policy needs each episode's prompt length")
         n, width = ids.shape
@@ -171,8 +178,6 @@ class Seq2SeqDecoding:
         prompt_lengths: Sequence[int],
         pad_id: int,
     ):
-        from textgym.agents.generation import left_pad
-
         self.model = model
         prompts = [c[: int(p)] for c, p in zip(contexts, prompt_lengths)]
         width = max(max(len(p) for p in prompts), 1)
@@ -220,3 +225,6 @@ class Seq2SeqDecoding:
 
     def leave(self, batch_rows, rows, out) -> None:
         """Nothing is kept across turns (KV reuse is for causal LMs)."""
+
+
+ValueHeadLM.register_architecture("seq2seq", Seq2SeqValueHeadLM)

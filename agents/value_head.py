@@ -22,10 +22,15 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from textgym.agents.kv_reuse import broadcast_cache, shared_prefix_length
+from textgym.agents.lora import adapter_path, plain_state_dict
 from textgym.agents.model_paths import resolve_model_dir
 from textgym.agents.ppo_math import entropy_from_logits, token_logprobs
 
 __all__ = ["ValueHeadLM", "tiny_gpt2_config"]
+
+#: Value-head classes by architecture, beyond this module's causal one.
+_ARCHITECTURES: dict[str, type] = {}
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 META_FILE = "textgym_value_head.json"
@@ -86,6 +91,13 @@ class ValueHeadLM(nn.Module):
     auto_class = AutoModelForCausalLM
     is_encoder_decoder = False
 
+    @staticmethod
+    def register_architecture(name: str, cls: type[ValueHeadLM]) -> None:
+        """Let :meth:`from_pretrained` return ``cls`` for folders of architecture ``name``
+        (the encoder-decoder sibling registers itself, so this module need not import
+        it)."""
+        _ARCHITECTURES[name] = cls
+
     def __init__(self, model: PreTrainedModel):
         super().__init__()
         self.model = model
@@ -144,10 +156,16 @@ class ValueHeadLM(nn.Module):
         *,
         with_entropy: bool = False,
         entropy_grad: bool = True,
+        share_prefix: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Per-token log-probs, values and (optionally) entropies of right-padded episodes,
         each aligned with the token it scores: ``logp[b, t] = log pi(x_t | x_<t)`` and
-        ``v[b, t]`` is the value of the state in which ``x_t`` was chosen. One forward pass.
+        ``v[b, t]`` is the value of the state in which ``x_t`` was chosen.
+
+        ``share_prefix``: the tokens every row starts with (the system prompt; a group's
+        whole prompt) run once, as a batch of one, and their keys and values serve every
+        row (:func:`~textgym.agents.kv_reuse.shared_prefix_length`). Exact, gradients
+        included; rows that share nothing, or a batch of one, take one plain pass.
 
         ``prompt_lengths`` is unused here (a causal LM reads the prompt as ordinary
         context); the encoder-decoder model needs it to split prompt from continuation.
@@ -155,14 +173,61 @@ class ValueHeadLM(nn.Module):
         ``entropy_grad=False`` computes the entropy outside the autograd graph: with no
         entropy bonus it is only a logged stat, and backpropagating a zero-weighted
         full-vocab softmax through every token cost about a sixth of the PPO update."""
-        positions = torch.arange(ids.shape[1]).expand_as(ids)
-        logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
-        logp = token_logprobs(logits, ids)
-        # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
+        n, width = ids.shape
+        shared = shared_prefix_length(ids, attention.sum(1)) if share_prefix else 0
+        positions = torch.arange(width, device=ids.device).expand(n, width)
+        if shared == 0:
+            logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
+            # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
+            v = torch.nn.functional.pad(values[:, :-1].float(), (1, 0))
+            logp = token_logprobs(logits, ids)
+            entropy = None
+            if with_entropy:
+                entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
+            return logp, v, entropy
+
+        # The prefix once; then every row's own tokens, attending to the broadcast prefix.
+        head_logits, head_values, cache = self(
+            ids[:1, :shared],
+            attention_mask=attention[:1, :shared],
+            position_ids=positions[:1, :shared],
+            use_cache=True,
+        )
+        tail_logits, tail_values, _ = self(
+            ids[:, shared:],
+            attention_mask=attention,
+            position_ids=positions[:, shared:],
+            past_key_values=broadcast_cache(cache, n),
+            use_cache=True,
+        )
+        # Token t is scored by the logits at t - 1: tokens 1..shared-1 by the prefix's own
+        # logits (the same in every row), token `shared` by the prefix's last logits and
+        # the row's own id, the rest by the row's tail.
+        last = torch.log_softmax(head_logits[0, -1].float(), -1)
+        logp = torch.cat(
+            [
+                token_logprobs(head_logits, ids[:1, :shared]).expand(n, shared),
+                last[ids[:, shared]][:, None],
+                token_logprobs(tail_logits, ids[:, shared:])[:, 1:],
+            ],
+            dim=1,
+        )
+        values = torch.cat([head_values.expand(n, shared), tail_values], dim=1)
         v = torch.nn.functional.pad(values[:, :-1].float(), (1, 0))
         entropy = None
         if with_entropy:
-            entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
+            if not entropy_grad:
+                head_logits, tail_logits, last = (
+                    t.detach() for t in (head_logits, tail_logits, last)
+                )
+            entropy = torch.cat(
+                [
+                    entropy_from_logits(head_logits).expand(n, shared),
+                    (-(last.exp() * last).sum()).expand(n, 1),
+                    entropy_from_logits(tail_logits)[:, 1:],
+                ],
+                dim=1,
+            )
         return logp, v, entropy
 
     def _cache_argument(self) -> str:
@@ -210,8 +275,6 @@ class ValueHeadLM(nn.Module):
         A policy with adapters saves its merged weights, so the folder loads anywhere
         without peft, and the adapters themselves in ``adapter/``."""
         if self.has_adapters:
-            from textgym.agents.lora import adapter_path, plain_state_dict
-
             self.write(path, plain_state_dict(self, merge=True))
             self.model.save_pretrained(str(adapter_path(path)))
         else:
@@ -248,9 +311,7 @@ class ValueHeadLM(nn.Module):
         ``config.json`` is used as it is)."""
         path = resolve_model_dir(path)
         if cls is ValueHeadLM and _is_encoder_decoder(path):
-            from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM
-
-            return Seq2SeqValueHeadLM.from_pretrained(path)
+            return _ARCHITECTURES["seq2seq"].from_pretrained(path)
         with quiet_transformers():
             model = cls.auto_class.from_pretrained(path, local_files_only=True)
         out = cls(model)

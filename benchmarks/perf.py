@@ -14,6 +14,8 @@ Sections:
 - tools: latency of one call of each tool, p50 and p99;
 - ppo: one PPO iteration split into generation, env, forward passes and optimisation, plus
   generated tokens per second; and env time as a share of the iteration.
+- prefix: the update's tokens computed per episode and its seconds, on one batch of
+  episodes, with and without shared-prefix computation and length-grouped minibatches.
 """
 
 from __future__ import annotations
@@ -235,6 +237,83 @@ def bench_kv_reuse(episodes: int = 64, num_envs: int = 16) -> dict:
     }
 
 
+def update_tokens_per_episode(batch, config, share_prefix: bool, group_by_length: bool) -> float:
+    """Token positions the update's forward passes run per episode and epoch: each
+    minibatch is cut to its longest row, and a shared prefix counts once."""
+    from textgym.agents.kv_reuse import shared_prefix_length
+    from textgym.agents.ppo_math import minibatch_order
+
+    total = 0
+    for epoch in range(config.ppo_epochs):
+        order = minibatch_order(
+            batch.lengths, config.mini_batch_size, torch.Generator().manual_seed(epoch),
+            group_by_length,
+        )
+        for members in order:
+            width = int(batch.lengths[members].max())
+            shared = (
+                shared_prefix_length(batch.ids[members, :width], batch.lengths[members])
+                if share_prefix
+                else 0
+            )
+            total += shared + len(members) * (width - shared)
+    return total / (len(batch) * config.ppo_epochs)
+
+
+def bench_prefix(episodes: int = 32, num_envs: int = 16, repeats: int = 2) -> dict:
+    """One batch of warm-start episodes, learned from the same weights four ways: plain,
+    with length-grouped minibatches, with the shared prefix, and with both (the default).
+    Reports tokens computed per episode and the seconds of scoring and update (best of
+    ``repeats``)."""
+    import copy
+
+    from textgym.agents import PPO, PPOConfig
+    from textgym.agents.kv_reuse import shared_prefix_length
+    from textgym.agents.rollouts import Batch, collect_episodes
+    from textgym.agents.train import make_policy
+
+    env = gym.make("TextEnv-Calculator-v0")
+    policy = make_policy(env, warm_start())
+    env.close()
+    vec = gym.make_vec("TextEnv-Calculator-v0", num_envs=num_envs)
+    records = collect_episodes(
+        vec, policy, episodes, seed=0, generator=torch.Generator().manual_seed(0),
+        max_new_tokens=48,
+    )
+    batch = Batch.from_records(records, 0)
+    variants = {
+        "plain": (False, False),
+        "length_grouped": (False, True),
+        "shared_prefix": (True, False),
+        "both": (True, True),
+    }
+    out: dict = {
+        "episodes": episodes,
+        "episode_tokens_mean": float(batch.lengths.float().mean()),
+        "shared_prefix_tokens": shared_prefix_length(batch.ids, batch.lengths),
+        "variants": {},
+    }
+    for name, (share, group) in variants.items():
+        config = PPOConfig(seed=0, share_prefix=share, group_by_length=group, early_stopping=False)
+        best = {"forward": float("inf"), "optimize": float("inf")}
+        for _ in range(repeats):
+            ppo = PPO(vec, copy.deepcopy(policy), config)
+            stats = ppo.learn(records)
+            best["forward"] = min(best["forward"], stats["time/ppo/forward"])
+            best["optimize"] = min(best["optimize"], stats["time/ppo/optimize"])
+        out["variants"][name] = {
+            "update_tokens_per_episode": update_tokens_per_episode(batch, config, share, group),
+            "forward_s": best["forward"],
+            "optimize_s": best["optimize"],
+            "learn_s": best["forward"] + best["optimize"],
+        }
+    vec.close()
+    plain, both = out["variants"]["plain"], out["variants"]["both"]
+    out["tokens_ratio"] = plain["update_tokens_per_episode"] / both["update_tokens_per_episode"]
+    out["learn_speedup"] = plain["learn_s"] / both["learn_s"]
+    return out
+
+
 def machine() -> dict:
     import transformers
 
@@ -258,6 +337,7 @@ SECTIONS = {
     "tools": bench_tools,
     "kv_reuse": bench_kv_reuse,
     "ppo": bench_ppo,
+    "prefix": bench_prefix,
 }
 
 

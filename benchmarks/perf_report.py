@@ -28,6 +28,46 @@ def _goal(met: bool) -> str:
     return "**met**" if met else "**not met**"
 
 
+def _reach(side: dict) -> str:
+    """'12.3 s (iteration 9)', or that the level was not reached in the run."""
+    reach = side["time_to_reward"]
+    if reach["seconds"] is None:
+        return f"not reached ({reach['seconds_run']:.0f} s run)"
+    return f"{reach['seconds']:.1f} s (iteration {reach['iterations']})"
+
+
+def _prefix_section(x: dict) -> list[str]:
+    names = {
+        "plain": "plain (every row computes its prompt; minibatches shuffled uniformly)",
+        "length_grouped": "length-grouped minibatches",
+        "shared_prefix": "shared prefix",
+        "both": "shared prefix + length-grouped (default)",
+    }
+    lines = [
+        "",
+        f"Shared-prefix computation, one batch of {x['episodes']} warm-start episodes "
+        f"({x['episode_tokens_mean']:.0f} tokens on average, of which "
+        f"{x['shared_prefix_tokens']} every episode opens with) learned from the same weights; "
+        "tokens computed per episode and epoch in the update's forward passes, seconds best "
+        "of two:",
+        "",
+        "| update | tokens per episode | scoring s | PPO epochs s | total s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in names.items():
+        v = x["variants"][key]
+        lines.append(
+            f"| {label} | {v['update_tokens_per_episode']:.1f} | {v['forward_s']:.3f} | "
+            f"{v['optimize_s']:.3f} | {v['learn_s']:.3f} |"
+        )
+    lines += [
+        "",
+        f"{x['tokens_ratio']:.2f}x fewer tokens computed, {x['learn_speedup']:.2f}x faster "
+        "scoring and update, with the same numbers (tests/test_shared_prefix.py).",
+    ]
+    return lines
+
+
 def report() -> str:
     perf, peer, sandbox = _load("perf.json"), _load("peer_trl.json"), _load("sandbox_latency.json")
     lines = ["# textgym performance", ""]
@@ -132,6 +172,8 @@ def report() -> str:
             "across tool turns). `forward` is scoring the batch under the policy and the "
             "reference, plus KL, GAE and whitening.",
         ]
+        if "prefix" in perf:
+            lines += _prefix_section(perf["prefix"])
         if "kv_reuse" in perf:
             kv = perf["kv_reuse"]
             lines += [
@@ -161,8 +203,12 @@ def report() -> str:
             "|---|---:|---:|---:|",
             f"| rollout per episode | {_ms(t['rollout_s_per_episode'])} | "
             f"{_ms(r['rollout_s_per_episode'])} | {_ms(shipped['rollout_s_per_episode'])} |",
+            f"| update (scoring + PPO epochs) | {t['update_s']:.3f} s | {r['update_s']:.3f} s | "
+            f"{shipped['update_s']:.3f} s |",
             f"| PPO iteration | {t['iteration_s']:.3f} s | {r['iteration_s']:.3f} s | "
             f"{shipped['iteration_s']:.3f} s |",
+            f"| time to training reward {st['reward_level']} (mean of {st['reward_window']} "
+            f"iterations) | {_reach(t)} | {_reach(r)} | {_reach(shipped)} |",
             f"| tokens written per episode (TRL: agent + tool response) | "
             f"{t['response_tokens_mean']:.1f} | "
             f"{r['response_tokens_mean']:.1f} | {shipped['response_tokens_mean']:.1f} |",
@@ -172,8 +218,14 @@ def report() -> str:
             f"{r['reward_last']:.3f} | {shipped['reward_last']:.3f} |",
             "",
             f"Ratio TRL/textgym: rollout per episode "
-            f"{peer['speedup']['rollout_per_episode']:.2f}x, PPO iteration "
-            f"{peer['speedup']['ppo_iteration']:.2f}x.",
+            f"{peer['speedup']['rollout_per_episode']:.2f}x, update "
+            f"{peer['speedup']['update']:.2f}x, PPO iteration "
+            f"{peer['speedup']['ppo_iteration']:.2f}x, time to reward "
+            + (
+                f"{peer['speedup']['time_to_reward']:.2f}x."
+                if peer["speedup"]["time_to_reward"]
+                else "n/a (a side did not reach the level)."
+            ),
         ]
     if not (perf and peer and sandbox):
         missing = [

@@ -236,7 +236,7 @@ def test_config_validation():
 def test_scoring_in_length_chunks_matches_one_padded_pass():
     """score_batch cuts each chunk to its own longest episode; on every real token it must
     give what one pass over the whole right-padded batch gives."""
-    from textgym.agents.ppo import Batch, score_batch
+    from textgym.agents.rollouts import Batch, score_batch
 
     policy = tiny_policy(seed=2)
     rng = np.random.default_rng(0)
@@ -246,7 +246,7 @@ def test_scoring_in_length_chunks_matches_one_padded_pass():
         mask = np.zeros(n, bool)
         mask[n // 2 :] = True
         records.append(EpisodeRecord(tokens, mask, 1.0, True, False))
-    batch = Batch(records, pad_id=0)
+    batch = Batch.from_records(records, pad_id=0)
     with torch.no_grad():
         full = policy.score_tokens(batch.ids, batch.attention, with_entropy=True)
         chunked = score_batch(policy, batch, chunk=3, with_entropy=True)

@@ -9,8 +9,12 @@ calculator items, and run the same number of iterations on the same CPU threads.
 benchmarks/results/peer_trl.json with each side's per-iteration rows and the ratios:
 
 - rollout time per episode (TRL ``TextEnvironment.run`` vs textgym's vector-env rollout);
-- full PPO iteration time (rollout + scoring + optimisation);
-- training reward over the last iterations, and at the first.
+- update time per iteration (scoring the batch under policy and reference, and the PPO
+  epochs: TRL's ``PPOTrainer.step``);
+- full PPO iteration time (rollout + update);
+- training reward over the last iterations, and at the first;
+- time to reward: wall-clock seconds (summed iteration times) until the training reward,
+  averaged over ``--window`` iterations, first reaches ``--reward-level``.
 
 Not part of ``make test``.
 """
@@ -85,11 +89,25 @@ def tasks(n: int) -> list[dict]:
     return out
 
 
-def summary(rows: list[dict], episodes: int, last: int) -> dict:
+def time_to_reward(rows: list[dict], level: float, window: int) -> dict:
+    """Seconds of training (iteration times summed) until the mean training reward of the
+    last ``window`` iterations first reaches ``level``; None if it never does."""
+    elapsed = 0.0
+    for i, row in enumerate(rows):
+        elapsed += row["total_s"]
+        recent = [r["reward_mean"] for r in rows[max(0, i + 1 - window) : i + 1]]
+        if i + 1 >= window and statistics.mean(recent) >= level:
+            return {"seconds": elapsed, "iterations": i + 1}
+    return {"seconds": None, "iterations": None, "seconds_run": elapsed}
+
+
+def summary(rows: list[dict], episodes: int, last: int, level: float, window: int) -> dict:
     steady = rows[1:] or rows  # the first iteration pays one-off costs
     return {
         "rollout_s_per_episode": statistics.median(r["rollout_s"] for r in steady) / episodes,
+        "update_s": statistics.median(r["step_s"] for r in steady),
         "iteration_s": statistics.median(r["total_s"] for r in steady),
+        "time_to_reward": time_to_reward(rows, level, window),
         "reward_first": rows[0]["reward_mean"],
         "reward_last": statistics.mean(r["reward_mean"] for r in rows[-last:]),
         "response_tokens_mean": statistics.mean(r["response_tokens_mean"] for r in rows),
@@ -99,9 +117,18 @@ def summary(rows: list[dict], episodes: int, last: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", default=".venv-peer/bin/python")
-    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--episodes", type=int, default=32, help="episodes per iteration")
     parser.add_argument("--last", type=int, default=4, help="iterations averaged at the end")
+    parser.add_argument(
+        "--reward-level",
+        type=float,
+        default=0.25,
+        help="training reward for the time-to-reward figure (the warm start is near 0.13)",
+    )
+    parser.add_argument(
+        "--window", type=int, default=3, help="iterations averaged for the time to reward"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not Path(args.peer_python).is_file():
@@ -164,9 +191,10 @@ def main() -> int:
         text=True,
         check=True,
     ).stdout.split()
-    a = summary(ours, args.episodes, args.last)
-    b = summary(theirs["eos_fixed"], args.episodes, args.last)
-    c = summary(theirs["as_shipped"], args.episodes, args.last)
+    level = (args.reward_level, args.window)
+    a = summary(ours, args.episodes, args.last, *level)
+    b = summary(theirs["eos_fixed"], args.episodes, args.last, *level)
+    c = summary(theirs["as_shipped"], args.episodes, args.last, *level)
     result = {
         "machine": machine(),
         "peer": dict(zip(("trl", "transformers", "torch"), peer_versions)),
@@ -174,6 +202,8 @@ def main() -> int:
             "iterations": args.iterations,
             "episodes_per_iteration": args.episodes,
             "threads": threads,
+            "reward_level": args.reward_level,
+            "reward_window": args.window,
             **limits,
             "ppo": config.to_dict(),
         },
@@ -184,7 +214,13 @@ def main() -> int:
         "trl_as_shipped": {**c, "wall_s": trl_wall["as_shipped"]},
         "speedup": {
             "rollout_per_episode": b["rollout_s_per_episode"] / a["rollout_s_per_episode"],
+            "update": b["update_s"] / a["update_s"],
             "ppo_iteration": b["iteration_s"] / a["iteration_s"],
+            "time_to_reward": (
+                b["time_to_reward"]["seconds"] / a["time_to_reward"]["seconds"]
+                if a["time_to_reward"]["seconds"] and b["time_to_reward"]["seconds"]
+                else None
+            ),
             "rollout_per_episode_vs_as_shipped": c["rollout_s_per_episode"]
             / a["rollout_s_per_episode"],
             "ppo_iteration_vs_as_shipped": c["iteration_s"] / a["iteration_s"],
