@@ -3,6 +3,8 @@
 Generation pads on the left, so every row's next token is in the last column; scoring
 pads on the right, so every row keeps positions ``0..L-1``. Either way positions come
 from the attention mask, so a row sees its tokens at the same positions in both.
+:func:`length_groups` splits a batch whose lengths differ a lot into groups padded each to
+its own longest.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["left_pad", "right_pad"]
+__all__ = ["left_pad", "right_pad", "length_groups"]
 
 
 def left_pad(
@@ -43,3 +45,26 @@ def right_pad(
             out[row, : len(seq)] = torch.as_tensor(np.asarray(seq), dtype=dtype)
             mask[row, : len(seq)] = 1
     return out, mask
+
+
+def length_groups(lengths: Sequence[int], fixed_cost: int) -> list[list[int]]:
+    """Split rows into groups that each pad to their own longest, at the least total cost:
+    a group of rows costs ``fixed_cost + len(group) * max(lengths in group)`` token
+    positions (``fixed_cost``: a forward call's overhead, and a shared prefix it recomputes).
+    Rows are grouped in order of length (dynamic programming over the sorted lengths);
+    returns row indices, shortest group first."""
+    order = sorted(range(len(lengths)), key=lambda r: lengths[r])
+    sorted_lengths = [lengths[r] for r in order]
+    n = len(order)
+    best = [0] + [None] * n  # best[j]: least cost of the j shortest rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):  # rows i..j-1 form the last group; the longest is j-1
+            cost = best[i] + fixed_cost + (j - i) * sorted_lengths[j - 1]
+            if best[j] is None or cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]

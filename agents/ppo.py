@@ -232,12 +232,12 @@ class PPO:
         self.policy.eval()
         with torch.no_grad():
             chunk = max(cfg.mini_batch_size, 8)
-            share = cfg.share_prefix
+            fast = {"share_prefix": cfg.share_prefix, "split_by_length": cfg.group_by_length}
             old_logp, old_values, entropy = score_batch(
-                self.policy, batch, chunk, with_entropy=True, share_prefix=share
+                self.policy, batch, chunk, with_entropy=True, **fast
             )
             with self.reference() as ref:
-                ref_logp, _, _ = score_batch(ref, batch, chunk, share_prefix=share)
+                ref_logp, _, _ = score_batch(ref, batch, chunk, **fast)
         mask = batch.mask.float()
 
         # 3. Per-token rewards: -beta * KL_t, plus the env reward on the last agent token.
@@ -376,6 +376,7 @@ class PPO:
             with_entropy=True,
             entropy_grad=cfg.ent_coef > 0,
             share_prefix=cfg.share_prefix,
+            split_by_length=cfg.group_by_length,
         )
         pg_loss, pg_stats = policy_loss(
             logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range

@@ -43,8 +43,10 @@ class PPOConfig:
             never dropped (TRL silently dropped it).
         group_by_length (True): each minibatch holds episodes of similar length and is cut
             to its own longest, so short episodes are not padded to the longest of the
-            batch. The seed draws the order of the minibatches and, among episodes of equal
-            length, which share one. False: a uniform shuffle (TRL's).
+            batch; within a pass, rows of very different lengths run in groups padded each
+            to its own longest (exact). The seed draws the order of the minibatches and,
+            among episodes of equal length, which share one. False: a uniform shuffle
+            (TRL's) and one padded pass per minibatch.
         Under ``accelerate launch`` both are global: each process collects an equal share
         of the episodes (so ``episodes_per_iteration`` must be a multiple of the number of
         processes), and minibatches are drawn from all processes' episodes together.

@@ -106,14 +106,16 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         with_entropy: bool = False,
         entropy_grad: bool = True,
         share_prefix: bool = True,
+        split_by_length: bool = True,
     ):
         """As :meth:`ValueHeadLM.score_tokens`; the first ``prompt_lengths[b]`` tokens of
         row ``b`` are encoded and the rest decoded. Prompt and padding positions get 0.
 
-        ``share_prefix`` is accepted and has no effect: the encoder is bidirectional, so
-        the states of a shared system prompt depend on the question after it and cannot
-        be computed once for all rows. Each prompt is encoded once per pass (never per
-        token or per turn), and the decoder reads it only through cross-attention."""
+        ``share_prefix`` and ``split_by_length`` are accepted and have no effect here.
+        The encoder is bidirectional, so the states of a shared system prompt depend on
+        the question after it and cannot be computed once for all rows. Each prompt is
+        encoded once per pass (never per token or per turn), and the decoder reads it only
+        through cross-attention."""
         if prompt_lengths is None:
             raise ValueError("an encoder-decoder policy needs each episode's prompt length")
         n, width = ids.shape

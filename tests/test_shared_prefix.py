@@ -14,7 +14,7 @@ from textgym import make_tokenizer
 from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
 from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import shared_prefix_length
-from textgym.agents.padding import right_pad
+from textgym.agents.padding import length_groups, right_pad
 from textgym.agents.ppo_math import minibatch_order
 from textgym.agents.rollouts import EpisodeRecord, collect_episodes
 
@@ -251,3 +251,33 @@ def test_minibatches_group_similar_lengths_in_a_seeded_order():
     assert len(orders) > 1  # the generator draws the order of the minibatches
     plain = minibatch_order(lengths, 5, torch.Generator().manual_seed(0), False)
     assert [len(m) for m in plain] == [5, 5, 2]  # the last, partial one is kept
+
+
+def test_rows_of_very_different_lengths_run_in_groups_with_the_same_numbers():
+    """split_by_length pads each group of rows to its own longest: same scores and
+    gradients as one pass padded to the longest row."""
+    lengths = [30, 31, 29, 200, 33, 190]
+    groups = length_groups(lengths, 64)
+    assert len(groups) == 2 and sorted(groups[1]) == [3, 5]  # the two long rows together
+    assert length_groups([30] * 6, 64) == [[0, 1, 2, 3, 4, 5]]  # nothing to gain: one pass
+    model = _with_live_value_head(gpt2(seed=4))
+    rng = np.random.default_rng(5)
+    system = rng.integers(3, 250, size=12)
+    rows = [np.concatenate([system, rng.integers(3, 250, size=n - 12)]) for n in lengths]
+    ids, attention = _batch(rows)
+    real = attention.bool()
+    results = []
+    for split in (False, True):
+        model.zero_grad(set_to_none=True)
+        logp, values, entropy = model.score_tokens(
+            ids, attention, with_entropy=True, split_by_length=split
+        )
+        ((logp + values + entropy) * real).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+        results.append((logp.detach(), values.detach(), entropy.detach(), grads))
+    (lp0, v0, e0, g0), (lp1, v1, e1, g1) = results
+    for a, b in ((lp0, lp1), (v0, v1), (e0, e1)):
+        assert torch.allclose(a[real], b[real], atol=1e-5)
+    for name in g0:
+        rel = (g0[name] - g1[name]).norm() / g0[name].norm().clamp(min=1e-12)
+        assert rel < 1e-4, name
