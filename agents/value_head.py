@@ -34,7 +34,7 @@ __all__ = ["ValueHeadLM", "tiny_gpt2_config"]
 #: The overhead of one more forward pass, in token positions (measured on the tiny CPU
 #: GPT-2: about 2 ms, what some 45 tokens cost), for deciding when splitting rows of very
 #: different lengths into separately padded groups pays.
-_CALL_COST = 64
+SPLIT_CALL_COST = 64
 
 #: Value-head classes by architecture, beyond this module's causal one.
 _ARCHITECTURES: dict[str, type] = {}
@@ -190,7 +190,7 @@ class ValueHeadLM(nn.Module):
         shared = shared_prefix_length(ids, lengths) if share_prefix else 0
         groups = []
         if split_by_length and n > 2:
-            groups = length_groups((lengths - shared).tolist(), _CALL_COST + shared)
+            groups = length_groups((lengths - shared).tolist(), SPLIT_CALL_COST + shared)
         if len(groups) > 1:
             parts = []
             for rows in groups:

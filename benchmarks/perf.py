@@ -238,10 +238,20 @@ def bench_kv_reuse(episodes: int = 64, num_envs: int = 16) -> dict:
 
 
 def update_tokens_per_episode(batch, config, share_prefix: bool, group_by_length: bool) -> float:
-    """Token positions the update's forward passes run per episode and epoch: each
-    minibatch is cut to its longest row, and a shared prefix counts once."""
+    """Token positions the update's forward passes run per episode and epoch, counted as
+    ``ValueHeadLM.score_tokens`` runs them: each minibatch cut to its longest row, a
+    shared prefix once, and (with ``group_by_length``) rows of very different lengths in
+    groups padded each to its own longest."""
     from textgym.agents.kv_reuse import shared_prefix_length
+    from textgym.agents.padding import length_groups
     from textgym.agents.ppo_math import minibatch_order
+    from textgym.agents.value_head import SPLIT_CALL_COST
+
+    def positions(rows) -> int:
+        lengths = batch.lengths[rows]
+        width = int(lengths.max())
+        shared = shared_prefix_length(batch.ids[rows, :width], lengths) if share_prefix else 0
+        return shared + len(rows) * (width - shared)
 
     total = 0
     for epoch in range(config.ppo_epochs):
@@ -250,13 +260,15 @@ def update_tokens_per_episode(batch, config, share_prefix: bool, group_by_length
             group_by_length,
         )
         for members in order:
-            width = int(batch.lengths[members].max())
-            shared = (
-                shared_prefix_length(batch.ids[members, :width], batch.lengths[members])
-                if share_prefix
-                else 0
-            )
-            total += shared + len(members) * (width - shared)
+            groups = [list(range(len(members)))]
+            if group_by_length and len(members) > 2:
+                lengths = batch.lengths[members]
+                width = int(lengths.max())
+                shared = (
+                    shared_prefix_length(batch.ids[members, :width], lengths) if share_prefix else 0
+                )
+                groups = length_groups((lengths - shared).tolist(), SPLIT_CALL_COST + shared)
+            total += sum(positions(members[g]) for g in groups)
     return total / (len(batch) * config.ppo_epochs)
 
 
