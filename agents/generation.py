@@ -63,7 +63,7 @@ class _CausalDecoding:
         elif share_prefix and n > 1:
             shortest = min(len(c) for c in contexts)
             heads = torch.as_tensor(np.stack([c[:shortest] for c in contexts]))
-            shared = shared_prefix_length(heads, torch.full((n,), shortest))
+            shared = shared_prefix_length(heads, torch.ones_like(heads))
             if shared:
                 prefix = heads[:1, :shared]
                 _, _, head_cache = model(

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from textgym.agents.padding import CALL_COST_TOKENS
+
 __all__ = [
     "RowCache",
     "reusable_prefix",
@@ -116,16 +118,23 @@ def extract_row_cache(cache, row: int, mask_row: torch.Tensor, ids: np.ndarray) 
     return RowCache(np.asarray(ids, dtype=np.int64), layers)
 
 
-def shared_prefix_length(ids: torch.Tensor, lengths: torch.Tensor) -> int:
-    """How many leading tokens every row of ``ids`` ``[n, L]`` shares, leaving each row at
-    least one token of its own (``lengths[r]`` real tokens in row ``r``; a row's first
-    score comes from the logits at the end of the prefix). 0 for a batch of one or rows
-    that share nothing: the caller then runs the plain batch."""
-    if ids.shape[0] < 2 or ids.shape[1] == 0:
+def shared_prefix_length(
+    ids: torch.Tensor, attention: torch.Tensor, *, min_saving: int = CALL_COST_TOKENS
+) -> int:
+    """How many leading tokens every row of ``ids`` ``[n, L]`` shares and can compute
+    once: the same ids, real tokens in every row (``attention`` 1), and at least one token
+    of each row left after it (a row's first own score comes from the logits at the end
+    of the prefix). 0 when sharing saves fewer than ``min_saving`` token positions
+    (``(n - 1) * length``; one more forward call costs about that), for a batch of one,
+    and for rows that share nothing: the caller then runs the plain batch."""
+    n, width = ids.shape
+    if n < 2 or width == 0:
         return 0
-    differs = (ids != ids[:1]).any(0).nonzero()
-    common = int(differs[0]) if len(differs) else ids.shape[1]
-    return max(0, min(common, int(lengths.min()) - 1))
+    same = (ids == ids[:1]).all(0) & attention.bool().all(0)
+    breaks = (~same).nonzero()
+    common = int(breaks[0]) if len(breaks) else width
+    common = max(0, min(common, int(attention.sum(1).min()) - 1))
+    return common if common * (n - 1) >= min_saving else 0
 
 
 def broadcast_cache(cache, n: int) -> DynamicCache:

@@ -3,8 +3,8 @@
 One iteration (:meth:`PPO.step`):
 
 1. Rollout: collect whole episodes from the vector env with the current policy.
-2. Score: one forward pass of the policy gives old log-probs ``logp_old`` and values ``V``
-   of every agent token; one of the frozen reference gives ``logp_ref``.
+2. Score: forward passes of the policy give old log-probs ``logp_old`` and values ``V``
+   of every agent token; those of the frozen reference give ``logp_ref``.
 3. Rewards: every agent token gets ``-beta * KL_t``; its episode's last agent token also
    gets the env reward.
 4. Advantages: GAE over agent tokens only (tool-response spans skipped), then whitened.
@@ -12,19 +12,24 @@ One iteration (:meth:`PPO.step`):
    loss and entropy bonus, with gradient clipping and early stopping on KL.
 6. Adapt beta toward the KL target; log the stats.
 
-Steps 2-6 are :meth:`PPO.learn`, usable on any batch of finished episodes. The maths is
-in :mod:`~textgym.agents.ppo_math` and the rollout in :mod:`~textgym.agents.rollouts`; this
-file, those two and nothing else make one iteration.
+Steps 2-6 are :meth:`PPO.learn`, usable on any batch of finished episodes. The iteration
+reads in three files: this one, :mod:`~textgym.agents.ppo_math` (the maths) and
+:mod:`~textgym.agents.rollouts` (episodes and their padded batch). The model is called
+through two functions with documented contracts: ``policy.score_tokens`` (per-token
+log-probs, values, entropies) and :func:`~textgym.agents.generation.sample_turns`.
 
 Under ``accelerate launch`` each process collects its share of the episodes and the
-processes learn as one (:mod:`textgym.agents.distributed`). The collectives sit in three
-small helpers (:func:`~textgym.agents.ppo_math.global_mean`,
-:func:`~textgym.agents.ppo_math.minibatch_order` and :meth:`EpisodeStats.gather`); on one
-process each is the plain computation, so a single-process reader goes straight through.
+processes learn as one (:mod:`textgym.agents.distributed`). Statistics over the global
+batch go through :func:`~textgym.agents.ppo_math.global_mean` and
+:meth:`EpisodeStats.gather`; minibatches come from
+:func:`~textgym.agents.ppo_math.minibatch_order` over every process's episode lengths;
+gradients are averaged after each backward pass. On one process each of these collective
+calls returns its input, so a single-process reader goes straight through.
 
-Speed without approximation: the prompt every episode opens with is computed once per
-forward pass and shared by every row (``PPOConfig.share_prefix``), and minibatches group
-episodes of similar length (``PPOConfig.group_by_length``).
+Speed: the prompt every episode opens with is computed once per forward pass and shared
+by every row (``share_prefix``), and rows of very different lengths run in separately
+padded groups (``split_by_length``); both are exact. Minibatches group episodes of
+similar length (``group_by_length``), which changes which episodes share a gradient step.
 
 Stats use TRL's names; each is explained in :data:`STAT_DOCS`.
 """
@@ -231,13 +236,14 @@ class PPO:
         # 2. Score the batch: logp_old, V_old and logp_ref on every token.
         self.policy.eval()
         with torch.no_grad():
+            # Chunks of a minibatch (at least 8): memory stays that of one update step.
             chunk = max(cfg.mini_batch_size, 8)
-            fast = {"share_prefix": cfg.share_prefix, "split_by_length": cfg.group_by_length}
+            exact = {"share_prefix": cfg.share_prefix, "split_by_length": cfg.split_by_length}
             old_logp, old_values, entropy = score_batch(
-                self.policy, batch, chunk, with_entropy=True, **fast
+                self.policy, batch, chunk, with_entropy=True, **exact
             )
             with self.reference() as ref:
-                ref_logp, _, _ = score_batch(ref, batch, chunk, **fast)
+                ref_logp, _, _ = score_batch(ref, batch, chunk, **exact)
         mask = batch.mask.float()
 
         # 3. Per-token rewards: -beta * KL_t, plus the env reward on the last agent token.
@@ -308,7 +314,7 @@ class PPO:
         # r*n .. r*n+n-1); each process computes its own members of each.
         n = len(batch)
         offset = par.rank * n
-        lengths = par.all_gather(batch.lengths)
+        lengths = par.all_gather(batch.lengths).cpu()  # the same on every process
         sums: dict[str, float] = defaultdict(float)
         skipped = epochs_done = 0
         self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
@@ -376,7 +382,7 @@ class PPO:
             with_entropy=True,
             entropy_grad=cfg.ent_coef > 0,
             share_prefix=cfg.share_prefix,
-            split_by_length=cfg.group_by_length,
+            split_by_length=cfg.split_by_length,
         )
         pg_loss, pg_stats = policy_loss(
             logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range

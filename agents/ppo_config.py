@@ -41,12 +41,16 @@ class PPOConfig:
         ppo_epochs (4): passes over each batch (TRL 4).
         mini_batch_size (8): episodes per gradient step; the last, partial minibatch is used,
             never dropped (TRL silently dropped it).
-        group_by_length (True): each minibatch holds episodes of similar length and is cut
-            to its own longest, so short episodes are not padded to the longest of the
-            batch; within a pass, rows of very different lengths run in groups padded each
-            to its own longest (exact). The seed draws the order of the minibatches and,
-            among episodes of equal length, which share one. False: a uniform shuffle
-            (TRL's) and one padded pass per minibatch.
+        group_by_length (True): each minibatch holds episodes of similar length (sorted
+            by length with +-10% random jitter) and is cut to its own longest, so short
+            episodes are not padded to the longest of the batch. This changes which
+            episodes share a gradient step, not any number computed: the seed draws the
+            jitter, so which episodes of similar length share a minibatch varies from
+            epoch to epoch, and the order of the minibatches. False: a uniform shuffle
+            (TRL's).
+        split_by_length (True): within one forward pass (a minibatch, a scoring chunk),
+            rows of very different lengths run in groups, each padded to its own longest,
+            when that computes fewer token positions. Exact.
         Under ``accelerate launch`` both are global: each process collects an equal share
         of the episodes (so ``episodes_per_iteration`` must be a multiple of the number of
         processes), and minibatches are drawn from all processes' episodes together.
@@ -92,6 +96,7 @@ class PPOConfig:
     ppo_epochs: int = 4
     mini_batch_size: int = 8
     group_by_length: bool = True
+    split_by_length: bool = True
     max_grad_norm: float = 1.0
     adam_eps: float = 1e-5
 

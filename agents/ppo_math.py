@@ -1,8 +1,9 @@
 """The maths of PPO on token sequences, as small pure functions with the paper's symbols.
 
-Two of them are where data parallelism shows: :func:`global_mean` and
-:func:`minibatch_order` give every process the statistics and minibatches of the global
-batch; on one process they are the plain computation.
+Two of them are where data parallelism shows: :func:`global_mean` sums over every
+process (one all-reduce), and :func:`minibatch_order`, given every process's episode
+lengths and the same generator, draws the same minibatches on each. On one process both
+are the plain computation.
 
 Notation: a batch holds B episodes padded to length L. ``mask[b, t]`` is True where token
 ``t`` was written by the agent; only those tokens are actions. Per-token tensors are
@@ -230,13 +231,15 @@ def minibatch_order(
     lengths: torch.Tensor, size: int, generator: torch.Generator, group_by_length: bool
 ) -> list[torch.Tensor]:
     """One epoch's minibatches of indices into the (global) batch of ``len(lengths)``
-    episodes, the last possibly partial. Every process calls it with the same arguments and
-    gets the same order. ``group_by_length`` sorts a random permutation by length (so the
-    generator still decides among equal lengths), cuts it into minibatches of similar
-    episodes and shuffles their order."""
-    order = torch.randperm(len(lengths), generator=generator)
+    episodes, the last possibly partial. Every process calls it with the same arguments
+    and gets the same minibatches.
+
+    ``group_by_length`` sorts the episodes by length with +-10% random jitter and cuts
+    them into minibatches in that order, then shuffles the order of the minibatches:
+    episodes of similar length train together (less padding), and which of them share a
+    minibatch changes from epoch to epoch. Otherwise a uniform random permutation."""
     if not group_by_length:
-        return list(order.split(size))
-    order = order[torch.argsort(lengths[order], stable=True)]
-    chunks = order.split(size)
+        return list(torch.randperm(len(lengths), generator=generator).split(size))
+    jitter = 1.0 + 0.2 * (torch.rand(len(lengths), generator=generator) - 0.5)
+    chunks = torch.argsort(lengths.float() * jitter).split(size)
     return [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]

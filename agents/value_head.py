@@ -26,15 +26,10 @@ from transformers.utils import logging as hf_logging
 from textgym.agents.kv_reuse import broadcast_cache, shared_prefix_length
 from textgym.agents.lora import adapter_path, plain_state_dict
 from textgym.agents.model_paths import resolve_model_dir
-from textgym.agents.padding import length_groups
+from textgym.agents.padding import CALL_COST_TOKENS, length_groups
 from textgym.agents.ppo_math import entropy_from_logits, token_logprobs
 
 __all__ = ["ValueHeadLM", "tiny_gpt2_config"]
-
-#: The overhead of one more forward pass, in token positions (measured on the tiny CPU
-#: GPT-2: about 2 ms, what some 45 tokens cost), for deciding when splitting rows of very
-#: different lengths into separately padded groups pays.
-SPLIT_CALL_COST = 64
 
 #: Value-head classes by architecture, beyond this module's causal one.
 _ARCHITECTURES: dict[str, type] = {}
@@ -173,11 +168,13 @@ class ValueHeadLM(nn.Module):
         ``share_prefix``: the tokens every row starts with (the system prompt; a group's
         whole prompt) run once, as a batch of one, and their keys and values serve every
         row (:func:`~textgym.agents.kv_reuse.shared_prefix_length`). Exact, gradients
-        included; rows that share nothing, or a batch of one, take one plain pass.
+        included. Where sharing saves too little (rows that share nothing or a few tokens,
+        a batch of one, padding inside the prefix), the rows run as one plain batch.
 
-        ``split_by_length``: rows of very different lengths run in groups, each padded to
-        its own longest (:func:`~textgym.agents.padding.length_groups`), when that costs
-        fewer token positions than padding every row to the longest. Exact as well.
+        ``split_by_length``: right-padded rows of very different lengths run in groups,
+        each padded to its own longest (:func:`~textgym.agents.padding.length_groups`),
+        when that costs fewer token positions than padding every row to the longest.
+        Exact as well.
 
         ``prompt_lengths`` is unused here (a causal LM reads the prompt as ordinary
         context); the encoder-decoder model needs it to split prompt from continuation.
@@ -187,10 +184,12 @@ class ValueHeadLM(nn.Module):
         full-vocab softmax through every token cost about a sixth of the PPO update."""
         n, width = ids.shape
         lengths = attention.sum(1)
-        shared = shared_prefix_length(ids, lengths) if share_prefix else 0
+        shared = shared_prefix_length(ids, attention) if share_prefix else 0
+        columns = torch.arange(width, device=ids.device)
+        right_padded = bool((attention == (columns[None] < lengths[:, None])).all())
         groups = []
-        if split_by_length and n > 2:
-            groups = length_groups((lengths - shared).tolist(), SPLIT_CALL_COST + shared)
+        if split_by_length and n > 2 and right_padded:
+            groups = length_groups((lengths - shared).tolist(), CALL_COST_TOKENS + shared)
         if len(groups) > 1:
             parts = []
             for rows in groups:
@@ -204,9 +203,11 @@ class ValueHeadLM(nn.Module):
                     split_by_length=False,
                 )
                 parts.append([None if t is None else F.pad(t, (0, width - w)) for t in part])
-            back = torch.argsort(torch.tensor([r for rows in groups for r in rows]))
+            # Rows were run group by group; put them back in their order.
+            ran = torch.tensor([r for rows in groups for r in rows], device=ids.device)
+            back = torch.argsort(ran)
             return tuple(None if ts[0] is None else torch.cat(ts)[back] for ts in zip(*parts))
-        positions = torch.arange(width, device=ids.device).expand(n, width)
+        positions = columns.expand(n, width)
         if shared == 0:
             logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
             # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.

@@ -243,14 +243,14 @@ def update_tokens_per_episode(batch, config, share_prefix: bool, group_by_length
     shared prefix once, and (with ``group_by_length``) rows of very different lengths in
     groups padded each to its own longest."""
     from textgym.agents.kv_reuse import shared_prefix_length
-    from textgym.agents.padding import length_groups
+    from textgym.agents.padding import CALL_COST_TOKENS, length_groups
     from textgym.agents.ppo_math import minibatch_order
-    from textgym.agents.value_head import SPLIT_CALL_COST
 
     def positions(rows) -> int:
         lengths = batch.lengths[rows]
         width = int(lengths.max())
-        shared = shared_prefix_length(batch.ids[rows, :width], lengths) if share_prefix else 0
+        ids, att = batch.ids[rows, :width], batch.attention[rows, :width]
+        shared = shared_prefix_length(ids, att) if share_prefix else 0
         return shared + len(rows) * (width - shared)
 
     total = 0
@@ -264,17 +264,17 @@ def update_tokens_per_episode(batch, config, share_prefix: bool, group_by_length
             if group_by_length and len(members) > 2:
                 lengths = batch.lengths[members]
                 width = int(lengths.max())
-                shared = (
-                    shared_prefix_length(batch.ids[members, :width], lengths) if share_prefix else 0
-                )
-                groups = length_groups((lengths - shared).tolist(), SPLIT_CALL_COST + shared)
+                ids, att = batch.ids[members, :width], batch.attention[members, :width]
+                shared = shared_prefix_length(ids, att) if share_prefix else 0
+                groups = length_groups((lengths - shared).tolist(), CALL_COST_TOKENS + shared)
             total += sum(positions(members[g]) for g in groups)
     return total / (len(batch) * config.ppo_epochs)
 
 
 def bench_prefix(episodes: int = 32, num_envs: int = 16, repeats: int = 2) -> dict:
     """One batch of warm-start episodes, learned from the same weights four ways: plain,
-    with length-grouped minibatches, with the shared prefix, and with both (the default).
+    with length-grouped minibatches and length-split passes, with the shared prefix, and
+    with both (the default).
     Reports tokens computed per episode and the seconds of scoring and update (best of
     ``repeats``)."""
     import copy
@@ -302,11 +302,17 @@ def bench_prefix(episodes: int = 32, num_envs: int = 16, repeats: int = 2) -> di
     out: dict = {
         "episodes": episodes,
         "episode_tokens_mean": float(batch.lengths.float().mean()),
-        "shared_prefix_tokens": shared_prefix_length(batch.ids, batch.lengths),
+        "shared_prefix_tokens": shared_prefix_length(batch.ids, batch.attention),
         "variants": {},
     }
     for name, (share, group) in variants.items():
-        config = PPOConfig(seed=0, share_prefix=share, group_by_length=group, early_stopping=False)
+        config = PPOConfig(
+            seed=0,
+            share_prefix=share,
+            group_by_length=group,
+            split_by_length=group,
+            early_stopping=False,
+        )
         best = {"forward": float("inf"), "optimize": float("inf")}
         for _ in range(repeats):
             ppo = PPO(vec, copy.deepcopy(policy), config)

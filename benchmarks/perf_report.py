@@ -39,9 +39,9 @@ def _reach(side: dict) -> str:
 def _prefix_section(x: dict) -> list[str]:
     names = {
         "plain": "plain (every row computes its prompt; minibatches shuffled uniformly)",
-        "length_grouped": "length-grouped minibatches",
+        "length_grouped": "length-grouped minibatches, length-split passes",
         "shared_prefix": "shared prefix",
-        "both": "shared prefix + length-grouped (default)",
+        "both": "shared prefix + length grouping and splitting (default)",
     }
     lines = [
         "",
@@ -63,7 +63,9 @@ def _prefix_section(x: dict) -> list[str]:
     lines += [
         "",
         f"{x['tokens_ratio']:.2f}x fewer tokens computed, {x['learn_speedup']:.2f}x faster "
-        "scoring and update, with the same numbers (tests/test_shared_prefix.py).",
+        "scoring and update. The shared prefix and the split give the same numbers "
+        "(tests/test_shared_prefix.py); length-grouped minibatches change which episodes "
+        "share a gradient step.",
     ]
     return lines
 

@@ -16,7 +16,7 @@ from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import shared_prefix_length
 from textgym.agents.padding import length_groups, right_pad
 from textgym.agents.ppo_math import minibatch_order
-from textgym.agents.rollouts import EpisodeRecord, collect_episodes
+from textgym.agents.rollouts import Batch, EpisodeRecord, collect_episodes, score_batch
 
 TOK = make_tokenizer()
 V = len(TOK)
@@ -58,8 +58,11 @@ def _batch(rows: list[np.ndarray]):
     return ids, attention
 
 
+SYSTEM = 40  # system-prompt tokens: long enough that sharing pays (CALL_COST_TOKENS)
+
+
 def _rows(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
-    system = rng.integers(3, 250, size=24)
+    system = rng.integers(3, 250, size=SYSTEM)
     if kind == "system prompt":  # rows share the system prompt, then differ
         return [np.concatenate([system, rng.integers(3, 250, size=n)]) for n in (7, 15, 1, 11)]
     if kind == "whole-prompt group":  # episodes of one item: the question is shared too
@@ -69,8 +72,8 @@ def _rows(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
         rows = [np.concatenate([system, rng.integers(3, 250, size=n)]) for n in (5, 9)]
         return [*rows, rng.integers(3, 250, size=20)]
     if kind == "a prefix of another row":  # row 0 is all prefix: it keeps one token
-        long = np.concatenate([system, rng.integers(3, 250, size=10)])
-        return [system.copy(), long]
+        longer = [np.concatenate([system, rng.integers(3, 250, size=n)]) for n in (10, 4)]
+        return [system.copy(), *longer]
     if kind == "batch of one":
         return [np.concatenate([system, rng.integers(3, 250, size=6)])]
     raise AssertionError(kind)
@@ -85,17 +88,26 @@ KINDS = [
 ]
 
 
-def test_the_shared_prefix_is_found_from_the_ids_alone():
+def test_the_shared_prefix_is_found_from_the_ids_and_the_mask():
     rng = np.random.default_rng(0)
-    lengths = {}
+    found = {}
     for kind in KINDS:
         ids, attention = _batch(_rows(kind, rng))
-        lengths[kind] = shared_prefix_length(ids, attention.sum(1))
-    assert lengths["system prompt"] >= 24
-    assert lengths["whole-prompt group"] >= 33
-    assert lengths["one row shares nothing"] == 0 or lengths["one row shares nothing"] < 3
-    assert lengths["a prefix of another row"] == 23  # the short row keeps its last token
-    assert lengths["batch of one"] == 0
+        found[kind] = shared_prefix_length(ids, attention)
+    assert found == {
+        "system prompt": SYSTEM,
+        "whole-prompt group": SYSTEM + 9,
+        "one row shares nothing": 0,
+        "a prefix of another row": SYSTEM - 1,  # the short row keeps its last token
+        "batch of one": 0,
+    }
+    ids, attention = _batch(_rows("system prompt", rng))
+    attention[2, 25] = 0  # a hole inside the shared ids: the prefix stops before it
+    assert shared_prefix_length(ids, attention) == 25
+    # A shared BOS alone saves less than a forward call costs: not worth sharing.
+    bos = torch.tensor([[1, 5, 6], [1, 7, 8], [1, 9, 9]])
+    assert shared_prefix_length(bos, torch.ones_like(bos)) == 0
+    assert shared_prefix_length(bos, torch.ones_like(bos), min_saving=1) == 1
 
 
 @pytest.mark.parametrize("arch", MODELS)
@@ -123,6 +135,43 @@ def test_shared_prefix_scores_and_gradients_match_the_plain_pass(arch, kind):
     for name in g0:
         rel = (g0[name] - g1[name]).norm() / g0[name].norm().clamp(min=1e-12)
         assert rel < 1e-4, (name, float(rel))
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_a_hole_in_the_mask_inside_the_prefix_gives_the_plain_numbers(arch):
+    model = _with_live_value_head(MODELS[arch](seed=3))
+    ids, attention = _batch(_rows("system prompt", np.random.default_rng(7)))
+    attention[1, 30] = 0  # e.g. a masked-out token: row 1 must not attend to it
+    real = attention.bool()
+    plain = model.score_tokens(ids, attention, share_prefix=False, split_by_length=False)
+    shared = model.score_tokens(ids, attention)
+    for a, b in zip(plain[:2], shared[:2]):
+        assert torch.allclose(a[real], b[real], atol=1e-5)
+
+
+def test_score_batch_matches_one_plain_pass_over_every_episode():
+    """The whole scoring path as PPO runs it (chunks of similar length, each split into
+    groups, each group's own shared prefix: here two questions after one system prompt)
+    against one padded pass with every speed-up off."""
+    rng = np.random.default_rng(11)
+    system = rng.integers(3, 250, size=SYSTEM)
+    questions = [rng.integers(3, 250, size=12) for _ in range(2)]
+    records = []
+    for i, n in enumerate((3, 90, 5, 7, 120, 4, 6, 2, 60)):
+        tokens = np.concatenate([system, questions[i % 2], rng.integers(3, 250, size=n)])
+        mask = np.zeros(len(tokens), bool)
+        mask[SYSTEM + 12 :] = True
+        records.append(EpisodeRecord(tokens, mask, 0.0, False, False, SYSTEM + 12))
+    batch = Batch.from_records(records, pad_id=0)
+    model = _with_live_value_head(llama(seed=8))
+    real = batch.attention.bool()
+    with torch.no_grad():
+        plain = model.score_tokens(
+            batch.ids, batch.attention, with_entropy=True, share_prefix=False, split_by_length=False
+        )
+        fast = score_batch(model, batch, chunk=5, with_entropy=True)
+    for a, b in zip(plain, fast):
+        assert torch.allclose(a.float()[real], b[real], atol=1e-5)
 
 
 def test_entropy_without_gradient_is_the_same_number():
@@ -177,6 +226,32 @@ def test_shared_prefix_generation_is_identical(arch):
         assert np.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", MODELS)
+def test_sampled_turns_are_the_same_with_the_shared_prompt(arch):
+    """Sampling from a seeded generator draws the same tokens either way, under a position
+    limit and with an empty context in the batch (which turns sharing off)."""
+    model = MODELS[arch](seed=7)
+    rng = np.random.default_rng(12)
+    system = rng.integers(3, 250, size=SYSTEM)
+    contexts = [np.concatenate([system, rng.integers(3, 250, size=n)]) for n in (2, 9, 5)]
+    for batch in (contexts, [np.zeros(0, dtype=np.int64), *contexts]):
+        runs = [
+            sample_turns(
+                model,
+                batch,
+                stop_token_ids=STOPS,
+                max_new_tokens=20,
+                pad_id=0,
+                generator=torch.Generator().manual_seed(3),
+                max_positions=SYSTEM + 9 + 16,
+                share_prefix=share,
+            )
+            for share in (False, True)
+        ]
+        assert all(np.array_equal(a, b) for a, b in zip(*runs))
+        assert max(len(t) for t in runs[0]) <= 16  # the position table is never overrun
+
+
 def test_shared_prefix_rollouts_give_the_same_greedy_episodes():
     model = gpt2(seed=6)
     vec = gym.make_vec("TextEnv-Calculator-v0", num_envs=4)
@@ -203,7 +278,7 @@ def test_shared_prefix_rollouts_give_the_same_greedy_episodes():
 def _records(rng: np.random.Generator) -> list[EpisodeRecord]:
     system = rng.integers(3, 250, size=40)
     out = []
-    for i, n in enumerate((6, 14, 9, 21, 4, 17, 11, 8)):
+    for i, n in enumerate((6, 14, 9, 121, 4, 17, 11, 98)):  # two long: the split runs
         tokens = np.concatenate([system, rng.integers(3, 250, size=n)])
         mask = np.zeros(len(tokens), bool)
         mask[len(system) + 2 :] = True
@@ -211,16 +286,23 @@ def _records(rng: np.random.Generator) -> list[EpisodeRecord]:
     return out
 
 
+@pytest.mark.parametrize("group_by_length", [False, True])
 @pytest.mark.parametrize("arch", MODELS)
-def test_a_ppo_update_with_the_shared_prefix_matches_the_plain_one(arch):
-    """PPO.learn on one batch of episodes: the same stats and, after every epoch of
-    minibatch steps, the same weights."""
+def test_a_ppo_update_with_the_exact_speedups_matches_the_plain_one(arch, group_by_length):
+    """PPO.learn on one batch of episodes, the same minibatches either way: with the shared
+    prefix and the length split, the same stats and the same weights after the update as
+    with neither."""
     trained = []
-    for share in (False, True):
+    for fast in (False, True):
         vec = gym.make_vec("TextEnv-Calculator-v0", num_envs=2)
         policy = _with_live_value_head(MODELS[arch](seed=2))
         config = PPOConfig(
-            episodes_per_iteration=8, mini_batch_size=4, share_prefix=share, early_stopping=False
+            episodes_per_iteration=8,
+            mini_batch_size=4,
+            share_prefix=fast,
+            split_by_length=fast,
+            group_by_length=group_by_length,
+            early_stopping=False,
         )
         ppo = PPO(vec, policy, config)
         stats = ppo.learn(_records(np.random.default_rng(9)))
@@ -249,6 +331,16 @@ def test_minibatches_group_similar_lengths_in_a_seeded_order():
         for s in range(8)
     }
     assert len(orders) > 1  # the generator draws the order of the minibatches
+    # Episodes of similar length (within the +-10% jitter) mix differently each epoch.
+    similar = torch.arange(100, 116)
+    memberships = {
+        frozenset(
+            frozenset(m.tolist())
+            for m in minibatch_order(similar, 4, torch.Generator().manual_seed(s), True)
+        )
+        for s in range(6)
+    }
+    assert len(memberships) > 1
     plain = minibatch_order(lengths, 5, torch.Generator().manual_seed(0), False)
     assert [len(m) for m in plain] == [5, 5, 2]  # the last, partial one is kept
 
