@@ -37,9 +37,19 @@ __all__ = [
 
 RUN_FILE = "run.json"
 
-#: Settings a resumed run may change because they do not change what is learned.
+#: Settings a resumed run may change because they do not change what is learned (the
+#: exact speed-ups give the same numbers on or off).
 FREE_ON_RESUME = frozenset(
-    {"checkpoint_every", "keep_checkpoints", "vector_mode", "eval_every", "eval_episodes"}
+    {
+        "checkpoint_every",
+        "keep_checkpoints",
+        "vector_mode",
+        "eval_every",
+        "eval_episodes",
+        "reuse_kv_cache",
+        "share_prefix",
+        "split_by_length",
+    }
 )
 #: Settings a resumed run may raise: the run is extended.
 EXTENSIBLE = frozenset({"total_iterations"})
@@ -205,10 +215,8 @@ def check_resume(
     for note in notes:
         print(f"--resume: {note}")
     updated = json.loads(json.dumps(recorded))
-    for key in ("eval_every", "eval_episodes", "vector_mode"):
-        if key in asked:
-            updated[key] = asked[key]
-    for key in ("total_iterations", "checkpoint_every", "keep_checkpoints"):
-        if key in asked:
-            updated["config"][key] = asked[key]
+    for key in sorted((FREE_ON_RESUME | EXTENSIBLE) & asked.keys()):
+        # Run-level settings sit at the top of run.json; the rest are PPOConfig fields.
+        run_level = key in ("eval_every", "eval_episodes", "vector_mode")
+        (updated if run_level else updated["config"])[key] = asked[key]
     return updated

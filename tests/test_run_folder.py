@@ -16,7 +16,12 @@ import pytest
 
 from textgym.agents.checkpoint import checkpoints_newest_first
 from textgym.agents.metrics import read_jsonl
-from textgym.agents.run_folder import RunFolderError, prepare_run_folder, resume_conflicts
+from textgym.agents.run_folder import (
+    RunFolderError,
+    check_resume,
+    prepare_run_folder,
+    resume_conflicts,
+)
 from textgym.cli import main
 
 ENV = "TextEnv-Calculator-v0"
@@ -174,6 +179,23 @@ def test_resume_conflicts_compare_only_what_was_given():
     conflicts, _ = resume_conflicts(recorded, {"num_envs": 16, "learning_rate": 0.0001},
                                     done_iterations=3)
     assert conflicts == ["  num_envs: recorded 8, given 16"]
+
+
+def test_resume_may_switch_the_exact_speedups_and_records_the_switch(tmp_path, capsys):
+    """share_prefix, split_by_length and reuse_kv_cache give the same numbers on or off,
+    so a resumed run may change them (to debug, or to compare speed); the new values are
+    what the run continues with."""
+    recorded = {
+        "env": "A",
+        "config": {"share_prefix": True, "split_by_length": True, "learning_rate": 1e-4},
+    }
+    asked = {"share_prefix": False, "split_by_length": False, "eval_every": 5}
+    updated = check_resume(tmp_path, recorded, asked, done=3)
+    assert updated["config"]["share_prefix"] is False
+    assert updated["config"]["split_by_length"] is False
+    assert updated["eval_every"] == 5
+    assert "share_prefix: True -> False" in capsys.readouterr().out
+    assert recorded["config"]["share_prefix"] is True  # the record itself is not touched
 
 
 # -- damaged checkpoints -------------------------------------------------------------------
