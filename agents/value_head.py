@@ -185,40 +185,33 @@ class ValueHeadLM(nn.Module):
         n, width = ids.shape
         lengths = attention.sum(1)
         shared = shared_prefix_length(ids, attention) if share_prefix else 0
+        options = {"with_entropy": with_entropy, "entropy_grad": entropy_grad}
         columns = torch.arange(width, device=ids.device)
         right_padded = bool((attention == (columns[None] < lengths[:, None])).all())
-        groups = []
         if split_by_length and n > 2 and right_padded:
             groups = length_groups((lengths - shared).tolist(), CALL_COST_TOKENS + shared)
-        if len(groups) > 1:
-            parts = []
-            for rows in groups:
-                w = int(lengths[rows].max())
-                part = self.score_tokens(
-                    ids[rows, :w],
-                    attention[rows, :w],
-                    with_entropy=with_entropy,
-                    entropy_grad=entropy_grad,
-                    share_prefix=share_prefix,
-                    split_by_length=False,
-                )
-                parts.append([None if t is None else F.pad(t, (0, width - w)) for t in part])
-            # Rows were run group by group; put them back in their order.
-            ran = torch.tensor([r for rows in groups for r in rows], device=ids.device)
-            back = torch.argsort(ran)
-            return tuple(None if ts[0] is None else torch.cat(ts)[back] for ts in zip(*parts))
-        positions = columns.expand(n, width)
+            if len(groups) > 1:
+                return self._score_in_groups(ids, attention, groups, share_prefix, options)
         if shared == 0:
-            logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
-            # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
-            v = F.pad(values[:, :-1].float(), (1, 0))
-            logp = token_logprobs(logits, ids)
-            entropy = None
-            if with_entropy:
-                entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
-            return logp, v, entropy
+            return self._score_plain(ids, attention, **options)
+        return self._score_with_shared_prefix(ids, attention, shared, **options)
 
-        # The prefix once; then every row's own tokens, attending to the broadcast prefix.
+    def _score_plain(self, ids, attention, *, with_entropy, entropy_grad):
+        """One forward pass over the whole batch."""
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
+        # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
+        v = F.pad(values[:, :-1].float(), (1, 0))
+        entropy = None
+        if with_entropy:
+            entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
+        return token_logprobs(logits, ids), v, entropy
+
+    def _score_with_shared_prefix(self, ids, attention, shared, *, with_entropy, entropy_grad):
+        """The first ``shared`` tokens (the same in every row) once, as a batch of one;
+        then every row's own tokens, attending to the prefix's broadcast keys and values."""
+        n, width = ids.shape
+        positions = torch.arange(width, device=ids.device).expand(n, width)
         head_logits, head_values, cache = self(
             ids[:1, :shared],
             attention_mask=attention[:1, :shared],
@@ -261,6 +254,26 @@ class ValueHeadLM(nn.Module):
                 dim=1,
             )
         return logp, v, entropy
+
+    def _score_in_groups(self, ids, attention, groups, share_prefix, options):
+        """Each group of rows cut to its own longest and scored apart (its own shared
+        prefix included), then padded back to the batch's width in the rows' order."""
+        width = ids.shape[1]
+        lengths = attention.sum(1)
+        parts = []
+        for rows in groups:
+            w = int(lengths[rows].max())
+            part = self.score_tokens(
+                ids[rows, :w],
+                attention[rows, :w],
+                share_prefix=share_prefix,
+                split_by_length=False,
+                **options,
+            )
+            parts.append([None if t is None else F.pad(t, (0, width - w)) for t in part])
+        ran = torch.tensor([r for rows in groups for r in rows], device=ids.device)
+        back = torch.argsort(ran)
+        return tuple(None if ts[0] is None else torch.cat(ts)[back] for ts in zip(*parts))
 
     def _cache_argument(self) -> str:
         # transformers 5.24 renamed ``past_key_values`` to ``cache``; accept both.
