@@ -7,6 +7,7 @@ head.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Sequence
@@ -59,6 +60,12 @@ class CalculatorTask(Task):
         level: difficulty, 0 to 3 (see :data:`LEVELS`).
         seed: dataset seed.
         test_size: items in the fixed test split.
+        oracle_tool_rate: the fraction of items on which the oracle calls the calculator;
+            on the others it answers directly, as a person doing the sum in their head.
+            A demonstration source for tool discovery: a small model that imitates the
+            direct answers gets most products wrong, and reward must teach it the tool.
+            Which items use the tool is fixed per item (from the task config, split and
+            index). The items themselves, the test split and its hash do not depend on it.
 
     Scoring: 1.0 when the submitted number equals the exact answer within a relative
     tolerance of 1e-6 (:data:`TOLERANCE`), else 0.0. Answers are read by
@@ -67,11 +74,22 @@ class CalculatorTask(Task):
 
     name = "calculator"
 
-    def __init__(self, level: int = 0, seed: int = 0, test_size: int = 200):
+    def __init__(
+        self, level: int = 0, seed: int = 0, test_size: int = 200, oracle_tool_rate: float = 1.0
+    ):
         if level not in LEVELS:
             raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")
+        if (
+            isinstance(oracle_tool_rate, bool)
+            or not isinstance(oracle_tool_rate, (int, float))
+            or not 0.0 <= oracle_tool_rate <= 1.0
+        ):
+            raise ValueError(
+                f"oracle_tool_rate must be a number in [0, 1], got {oracle_tool_rate!r}"
+            )
         super().__init__(seed=seed, test_size=test_size)
         self.level = level
+        self.oracle_tool_rate = float(oracle_tool_rate)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "level": self.level}
@@ -124,8 +142,19 @@ class CalculatorTask(Task):
         target = Fraction(item.answer)
         return 1.0 if abs(submitted - target) <= TOLERANCE * max(1, abs(target)) else 0.0
 
+    def oracle_uses_tool(self, item: TaskItem) -> bool:
+        """Whether the oracle calls the calculator on ``item`` (see ``oracle_tool_rate``):
+        a fixed draw per item, the same in every process and run."""
+        if self.oracle_tool_rate >= 1.0:
+            return True
+        config = json.dumps(self.config(), sort_keys=True)
+        draw = random.Random(f"{config}|{item.split}|{item.index}|oracle-tool").random()
+        return draw < self.oracle_tool_rate
+
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:
         if not calls:
+            if not self.oracle_uses_tool(item):
+                return submit_text(item.answer)  # answered in the head: right, no tool
             return call_text("Calculator", item.data["expression"])
         last = calls[-1]
         # A perfect tool user reads the answer off the tool; fall back to the known answer
@@ -174,11 +203,14 @@ class CalculatorEnv(TextEnv):
 
     - ``level`` (0): difficulty, 0 to 3 (``textgym.envs.calculator.LEVELS``).
     - ``seed`` (0): dataset seed; ``test_size`` (200): test split size.
+    - ``oracle_tool_rate`` (1.0): the fraction of items on which the oracle (and so the
+      SFT demonstrations) calls the calculator; on the rest it answers directly. Below
+      1.0 it sets up tool discovery: SFT on such demonstrations, then PPO.
     - Every :class:`textgym.TextEnv` keyword (``tokenizer``, ``max_turns``, ...).
 
     ## Version History
 
-    - v0: initial release.
+    - v0: initial release; ``oracle_tool_rate`` added later (default 1.0: unchanged).
     """
 
     def __init__(
@@ -186,12 +218,15 @@ class CalculatorEnv(TextEnv):
         level: int = 0,
         seed: int = 0,
         test_size: int = 200,
+        oracle_tool_rate: float = 1.0,
         max_turns: int = 4,
         max_context: int = 512,
         **kwargs: Any,
     ):
         super().__init__(
-            CalculatorTask(level=level, seed=seed, test_size=test_size),
+            CalculatorTask(
+                level=level, seed=seed, test_size=test_size, oracle_tool_rate=oracle_tool_rate
+            ),
             [Calculator()],
             max_turns=max_turns,
             max_context=max_context,

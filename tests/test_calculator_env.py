@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import textgym
+from textgym.agents import oracle_demonstrations
 from textgym.envs.calculator import CalculatorEnv
 
 
@@ -213,3 +214,73 @@ def test_make_with_module_prefix_needs_no_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "CalculatorEnv True"
     assert textgym.__version__
+
+
+# -- tool discovery: an oracle that uses the tool on only some items ----------------------
+
+
+def _oracle_episode(env, index):
+    env.reset(options={"split": "test", "index": index})
+    actions, reward, done = [], 0.0, False
+    while not done:
+        action = env.unwrapped.oracle_action()
+        actions.append(env.unwrapped.tokenizer.decode(action))
+        _, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+    return actions, reward, info
+
+
+def test_oracle_tool_rate_sets_how_often_the_oracle_calls_the_tool():
+    mixed = CalculatorEnv(oracle_tool_rate=0.3)
+    used = [mixed.task.oracle_uses_tool(item) for item in mixed.task.test_items()]
+    assert 0.2 <= sum(used) / len(used) <= 0.4
+    # The same items either way: the rate changes the demonstrations, not the benchmark.
+    assert mixed.task.split_hash() == CalculatorEnv().task.split_hash()
+    # A fixed draw per item, the same in a new env (another process, another run).
+    again = CalculatorEnv(oracle_tool_rate=0.3)
+    assert used == [again.task.oracle_uses_tool(item) for item in again.task.test_items()]
+    assert all(CalculatorEnv().task.oracle_uses_tool(i) for i in mixed.task.test_items())
+    assert not any(
+        CalculatorEnv(oracle_tool_rate=0.0).task.oracle_uses_tool(i)
+        for i in mixed.task.test_items()
+    )
+
+
+def test_an_oracle_without_the_tool_answers_directly_and_is_right():
+    env = CalculatorEnv(oracle_tool_rate=0.3)
+    with_tool = next(
+        i for i, item in enumerate(env.task.test_items()) if env.task.oracle_uses_tool(item)
+    )
+    direct = next(
+        i for i, item in enumerate(env.task.test_items()) if not env.task.oracle_uses_tool(item)
+    )
+    actions, reward, info = _oracle_episode(env, direct)
+    assert len(actions) == 1 and "<request>" not in actions[0]
+    assert actions[0].startswith("Result=") and reward == 1.0
+    assert not info["tool_calls"]
+    actions, reward, _ = _oracle_episode(env, with_tool)
+    assert len(actions) == 2 and actions[0].startswith("<request><Calculator>")
+    assert reward == 1.0
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, "half", True, None])
+def test_oracle_tool_rate_is_validated(rate):
+    with pytest.raises(ValueError, match="oracle_tool_rate must be a number in"):
+        CalculatorEnv(oracle_tool_rate=rate)
+
+
+def test_oracle_tool_rate_passes_through_gym_make():
+    env = gym.make("TextEnv-Calculator-v0", oracle_tool_rate=0.0)
+    actions, reward, _ = _oracle_episode(env, 0)
+    assert len(actions) == 1 and reward == 1.0
+
+
+def test_sft_demonstrations_follow_the_oracle_tool_rate():
+    """The mixed-demonstration source: about 30% of the oracle's train episodes call the
+    tool, the rest answer directly, and every one is a success."""
+    env = gym.make("TextEnv-Calculator-v0", oracle_tool_rate=0.3)
+    demos = oracle_demonstrations(env, 100, progress=False)
+    call = env.unwrapped.tokenizer.convert_tokens_to_ids("<call>")
+    with_tool = sum(bool((d.tokens[d.agent_mask] == call).any()) for d in demos)
+    assert 15 <= with_tool <= 45
+    assert all(d.success for d in demos)
