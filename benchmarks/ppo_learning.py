@@ -1,6 +1,9 @@
 """Does PPO learn? An SFT warm start, then PPO, with the test split measured before and
 after (greedy and sampled decoding). Two presets:
 
+- ``tool-discovery``: SFT on calculator demonstrations that call the tool on only 30% of
+  the items (``oracle_tool_rate=0.3``), then PPO; the figures are test-split success and
+  the tool-call rate, before and after.
 - ``calculator``: a deliberately partial SFT on TextEnv-Calculator-v0; the figure is
   test-split success.
 - ``sentiment``: SFT on *mixed-polarity* oracle reviews (``oracle_polarity="mixed"``), so
@@ -13,6 +16,7 @@ after (greedy and sampled decoding). Two presets:
   question's numbers out of its encoder far more slowly than GPT-2 copies them from its
   context, so its SFT runs longer and stays weak.
 
+    .venv/bin/python benchmarks/ppo_learning.py --env tool-discovery   # ~4 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env calculator   # ~12 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env sentiment    # ~8 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env calculator-t5  # ~25 min on 2 cores
@@ -47,6 +51,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 #: Per-env settings. ``sft_env_kwargs`` configure the env the demonstrations come from.
 PRESETS: dict[str, dict[str, Any]] = {
+    # Tool discovery: the demonstrations call the calculator on only 30% of the items and
+    # answer directly on the rest, so the SFT start rarely uses the tool and gets most
+    # products wrong; PPO has to find from reward that calling it pays.
+    "tool-discovery": {
+        "env_id": "TextEnv-Calculator-v0",
+        "sft_steps": 600,
+        "demonstrations": 2000,
+        "sft_env_kwargs": {"oracle_tool_rate": 0.3},
+        "iterations": 40,
+        "ppo": {},
+    },
     "calculator": {
         "env_id": "TextEnv-Calculator-v0",
         "sft_steps": 140,
@@ -89,7 +104,13 @@ def measure(env: gym.Env, path: Path, temperature: float, episodes: int) -> dict
     agent = PolicyAgent(env, path, temperature=temperature)
     result = textgym.evaluate(env, agent, episodes=episodes, progress=False)
     degeneration = [degeneration_metrics(e.answer or "") for e in result.episodes]
-    scores = {"success": result.success_rate, "mean_reward": result.mean_reward}
+    scores = {
+        "success": result.success_rate,
+        "mean_reward": result.mean_reward,
+        # Episodes with at least one tool call, and calls the tool could not parse.
+        "tool_call_rate": float(np.mean([bool(e.tool_calls) for e in result.episodes])),
+        "invalid_call_rate": result.invalid_call_rate,
+    }
     # Across episodes: a policy that writes one review for every prompt scores well on the
     # per-answer metrics below and 1/episodes here.
     answers = [e.answer or "" for e in result.episodes]
