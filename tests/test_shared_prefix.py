@@ -110,31 +110,36 @@ def test_the_shared_prefix_is_found_from_the_ids_and_the_mask():
     assert shared_prefix_length(bos, torch.ones_like(bos), min_saving=1) == 1
 
 
+def _scores_and_gradients(model, ids, attention, options):
+    model.zero_grad(set_to_none=True)
+    logp, values, entropy = model.score_tokens(ids, attention, with_entropy=True, **options)
+    # A loss that reads every real position, as the PPO and value losses together do.
+    weights = torch.linspace(0.5, 1.5, ids.shape[1])[None] * attention.bool()
+    ((logp + values + 0.1 * entropy) * weights).sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return (logp.detach(), values.detach(), entropy.detach()), grads
+
+
+def _assert_same_scores_and_gradients(model, ids, attention, plain, fast):
+    """Log-probs, values and entropies within 1e-5 on every real position, and every
+    parameter gradient within 1e-4 relative, between the ``plain`` and ``fast`` options."""
+    real = attention.bool()
+    scores0, g0 = _scores_and_gradients(model, ids, attention, plain)
+    scores1, g1 = _scores_and_gradients(model, ids, attention, fast)
+    for a, b in zip(scores0, scores1):
+        assert torch.allclose(a[real], b[real], atol=1e-5)
+    assert g0.keys() == g1.keys() and len(g0) > 4
+    for name in g0:
+        rel = (g0[name] - g1[name]).norm() / g0[name].norm().clamp(min=1e-12)
+        assert rel < 1e-4, (name, float(rel))
+
+
 @pytest.mark.parametrize("arch", MODELS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_shared_prefix_scores_and_gradients_match_the_plain_pass(arch, kind):
     model = _with_live_value_head(MODELS[arch](seed=3))
     ids, attention = _batch(_rows(kind, np.random.default_rng(7)))
-    real = attention.bool()
-    results = []
-    for share in (False, True):
-        model.zero_grad(set_to_none=True)
-        logp, values, entropy = model.score_tokens(
-            ids, attention, with_entropy=True, share_prefix=share
-        )
-        # A loss that reads every real position, as the PPO and value losses together do.
-        weights = torch.linspace(0.5, 1.5, ids.shape[1])[None] * real
-        ((logp + values + 0.1 * entropy) * weights).sum().backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        results.append((logp.detach(), values.detach(), entropy.detach(), grads))
-    (lp0, v0, e0, g0), (lp1, v1, e1, g1) = results
-    assert torch.allclose(lp0[real], lp1[real], atol=1e-5)
-    assert torch.allclose(v0[real], v1[real], atol=1e-5)
-    assert torch.allclose(e0[real], e1[real], atol=1e-5)
-    assert g0.keys() == g1.keys() and len(g0) > 4
-    for name in g0:
-        rel = (g0[name] - g1[name]).norm() / g0[name].norm().clamp(min=1e-12)
-        assert rel < 1e-4, (name, float(rel))
+    _assert_same_scores_and_gradients(model, ids, attention, {"share_prefix": False}, {})
 
 
 @pytest.mark.parametrize("arch", MODELS)
@@ -357,19 +362,6 @@ def test_rows_of_very_different_lengths_run_in_groups_with_the_same_numbers():
     system = rng.integers(3, 250, size=12)
     rows = [np.concatenate([system, rng.integers(3, 250, size=n - 12)]) for n in lengths]
     ids, attention = _batch(rows)
-    real = attention.bool()
-    results = []
-    for split in (False, True):
-        model.zero_grad(set_to_none=True)
-        logp, values, entropy = model.score_tokens(
-            ids, attention, with_entropy=True, split_by_length=split
-        )
-        ((logp + values + entropy) * real).sum().backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-        results.append((logp.detach(), values.detach(), entropy.detach(), grads))
-    (lp0, v0, e0, g0), (lp1, v1, e1, g1) = results
-    for a, b in ((lp0, lp1), (v0, v1), (e0, e1)):
-        assert torch.allclose(a[real], b[real], atol=1e-5)
-    for name in g0:
-        rel = (g0[name] - g1[name]).norm() / g0[name].norm().clamp(min=1e-12)
-        assert rel < 1e-4, name
+    _assert_same_scores_and_gradients(
+        model, ids, attention, {"split_by_length": False}, {"split_by_length": True}
+    )
