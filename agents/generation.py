@@ -47,7 +47,8 @@ class _CausalDecoding:
 
     The first forward pass feeds each row only what no cache holds yet: with per-row
     caches from the last turn (``row_caches``), the tokens added since; otherwise, with
-    ``share_prefix``, the rows' common prefix runs once as a batch of one and its cache is
+    ``share_prefix``, rows with the same context (the episodes of one item) prefill it
+    once, and the rows' common prefix runs once as a batch of one and its cache is
     broadcast to every row (:mod:`textgym.agents.kv_reuse`), then each row feeds the rest.
     """
 
@@ -60,6 +61,8 @@ class _CausalDecoding:
         cache, past_mask = None, torch.zeros((n, 0), dtype=torch.long)
         if any(reuse):
             cache, past_mask = stack_row_caches(row_caches, reuse, DynamicCache())
+        elif share_prefix and n > 1 and self._prefill_distinct(contexts, pad_id):
+            return
         elif share_prefix and n > 1:
             shortest = min(len(c) for c in contexts)
             heads = torch.as_tensor(np.stack([c[:shortest] for c in contexts]))
@@ -91,6 +94,22 @@ class _CausalDecoding:
         )
         self.next_logits = logits[:, -1]
         self.next_pos = positions[:, -1] + 1
+
+    def _prefill_distinct(self, contexts, pad_id) -> bool:
+        """Rows with the same context (a group of episodes of one item, on its first turn)
+        share its whole prefill: each distinct context runs once, its cache rows are copied
+        to its duplicates. False, with nothing done, when every context is distinct."""
+        first_row: dict[bytes, int] = {}
+        where = [first_row.setdefault(c.tobytes(), len(first_row)) for c in contexts]
+        if len(first_row) == len(contexts):
+            return False
+        distinct = [contexts[where.index(k)] for k in range(len(first_row))]
+        inner = _CausalDecoding(self.model, distinct, pad_id, None, share_prefix=True)
+        rows = torch.as_tensor(where)
+        inner.select(rows)
+        self.mask, self.cache, self.next_pos = inner.mask, inner.cache, inner.next_pos
+        self.next_logits = inner.next_logits[rows]
+        return True
 
     def select(self, keep: torch.Tensor) -> None:
         self.next_pos, self.mask = self.next_pos[keep], self.mask[keep]

@@ -7,7 +7,8 @@ One iteration (:meth:`PPO.step`):
    of every agent token; those of the frozen reference give ``logp_ref``.
 3. Rewards: every agent token gets ``-beta * KL_t``; its episode's last agent token also
    gets the env reward.
-4. Advantages: GAE over agent tokens only (tool-response spans skipped), then whitened.
+4. Advantages: GAE over agent tokens only (tool-response spans skipped), or, critic-free,
+   each episode's return against the other episodes of its item (GRPO, RLOO); whitened.
 5. Update: ``ppo_epochs`` passes of minibatches of the clipped policy loss, clipped value
    loss and entropy bonus, with gradient clipping and early stopping on KL.
 6. Adapt beta toward the KL target; log the stats.
@@ -53,6 +54,7 @@ from textgym.agents.ppo_math import (
     FixedKLController,
     gae_over_agent_tokens,
     global_mean,
+    group_advantages,
     kl_estimate,
     masked_mean,
     masked_whiten,
@@ -135,6 +137,12 @@ class PPO:
                 f"PPOConfig.episodes_per_iteration ({self.config.episodes_per_iteration}) must "
                 f"be a multiple of the number of processes ({world}): each collects a share"
             )
+        if (self.config.episodes_per_iteration // world) % self.config.group_size:
+            raise ValueError(
+                f"each of the {world} processes collects whole groups: "
+                f"episodes_per_iteration / processes must be a multiple of group_size "
+                f"({self.config.group_size})"
+            )
         # Every process starts from the main process's weights.
         self.parallel.broadcast_parameters(policy)
         self.policy = policy
@@ -207,6 +215,7 @@ class PPO:
             timings=rollout_times,
             reuse_kv_cache=cfg.reuse_kv_cache,
             share_prefix=cfg.share_prefix,
+            group_size=cfg.group_size,
         )
         t1 = time.perf_counter()
         stats = self.learn(records)
@@ -257,9 +266,17 @@ class PPO:
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
         # 4. Advantages over agent tokens only, then whitened over the (global) batch.
-        advantages, returns = gae_over_agent_tokens(
-            rewards, old_values * mask, mask, cfg.gamma, cfg.lam
-        )
+        if cfg.advantage == "gae":
+            advantages, returns = gae_over_agent_tokens(
+                rewards, old_values * mask, mask, cfg.gamma, cfg.lam
+            )
+        else:
+            # Critic-free: the episode's return (env reward + summed KL penalty) against
+            # the other episodes of its item, on every one of its agent tokens. A group
+            # never spans processes, so this needs no collective call.
+            episode_return = rewards.sum(1)
+            episode_adv = group_advantages(episode_return, batch.groups, cfg.advantage)
+            advantages, returns = episode_adv[:, None] * mask, episode_return[:, None] * mask
         (raw_adv_mean, returns_mean), _ = global_mean(par, torch.stack([advantages, returns]), mask)
         if cfg.whiten_advantages:
             advantages = masked_whiten(advantages, mask, all_reduce=par.all_reduce_sum)
@@ -391,7 +408,9 @@ class PPO:
             values, old_values[idx, :width], returns[idx, :width], mb_mask, cfg.clip_range_value
         )
         ent = masked_mean(entropy, mb_mask)
-        loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * ent
+        loss = pg_loss - cfg.ent_coef * ent
+        if cfg.advantage == "gae":  # the critic-free estimators do not read the value head
+            loss = loss + cfg.vf_coef * vf_loss
         stats = {
             "ppo/loss/policy": pg_loss.detach(),
             "ppo/loss/value": vf_loss.detach(),

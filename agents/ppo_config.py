@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from textgym.agents.config_checks import require_positive_ints
+from textgym.agents.ppo_math import ADVANTAGE_ESTIMATORS
 
 __all__ = ["PPOConfig"]
 
@@ -58,12 +59,26 @@ class PPOConfig:
             gradient from a near-zero-probability token from wrecking a tiny model.
         adam_eps (1e-5): CleanRL's value.
 
+        group_size (1): episodes per item. Each group of ``group_size`` consecutive
+            episodes is reset with one seed, so its episodes start from the same item and
+            differ only by what the policy samples. ``grpo`` and ``rloo`` need at least 2;
+            ``episodes_per_iteration`` (per process) must be a multiple of it.
+
+    Advantages
+        advantage ("gae"): "gae": GAE over agent tokens with the value head (TRL's).
+            "grpo": each episode's return normalised by the mean and std of its group
+            (GRPO). "rloo": its return minus the mean of the other episodes of its group
+            (RLOO). Both are critic-free: the value head gets no loss. The return is the
+            env reward plus the summed KL penalty, so the three estimators share one
+            KL control. Each episode's advantage goes to all of its agent tokens.
+
     PPO losses
         gamma (1.0), lam (0.95): GAE discount and trace decay over agent tokens (TRL's).
         clip_range (0.2), clip_range_value (0.2): policy and value clipping (TRL's).
         vf_coef (0.1): value-loss weight (TRL's).
         ent_coef (0.0): entropy bonus weight (TRL has none; entropy is still logged).
-        whiten_advantages (True): masked whitening of advantages over agent tokens.
+        whiten_advantages (True): masked whitening of advantages over agent tokens (every
+            estimator).
         ratio_threshold (10.0): a minibatch whose mean ratio exceeds this is skipped
             (TRL's safeguard against a diverging update).
         early_stopping (True), target_kl (0.1): stop the epochs of an iteration once the
@@ -89,6 +104,9 @@ class PPOConfig:
     temperature: float = 1.0
     reuse_kv_cache: bool = True
     share_prefix: bool = True
+    group_size: int = 1
+
+    advantage: str = "gae"
 
     learning_rate: float = 1e-4
     lr_schedule: str = "constant"
@@ -128,8 +146,24 @@ class PPOConfig:
             "ppo_epochs",
             "mini_batch_size",
             "keep_checkpoints",
+            "group_size",
         )
         require_positive_ints(self, positive_ints)
+        if self.advantage not in ADVANTAGE_ESTIMATORS:
+            raise ValueError(
+                f"PPOConfig.advantage must be one of {ADVANTAGE_ESTIMATORS}, "
+                f"got {self.advantage!r}"
+            )
+        if self.advantage != "gae" and self.group_size < 2:
+            raise ValueError(
+                f"advantage={self.advantage!r} compares episodes of one item: set "
+                "group_size to 2 or more (e.g. 4)"
+            )
+        if self.episodes_per_iteration % self.group_size:
+            raise ValueError(
+                f"episodes_per_iteration ({self.episodes_per_iteration}) must be a multiple "
+                f"of group_size ({self.group_size})"
+            )
         if self.checkpoint_every < 0:
             raise ValueError("PPOConfig.checkpoint_every must be >= 0")
         for name in (

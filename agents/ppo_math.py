@@ -25,6 +25,8 @@ __all__ = [
     "masked_mean",
     "masked_whiten",
     "gae_over_agent_tokens",
+    "group_advantages",
+    "ADVANTAGE_ESTIMATORS",
     "policy_loss",
     "value_loss",
     "AdaptiveKLController",
@@ -125,6 +127,48 @@ def gae_over_agent_tokens(
         adv[b, idx] = a
     returns = (adv + values) * mask
     return adv, returns
+
+
+#: The ``PPOConfig.advantage`` choices: GAE with the value head, or a critic-free
+#: baseline from the other episodes of the same item.
+ADVANTAGE_ESTIMATORS = ("gae", "grpo", "rloo")
+
+
+def group_advantages(returns: torch.Tensor, groups: torch.Tensor, kind: str) -> torch.Tensor:
+    """Critic-free advantages of whole episodes: each episode's return against the other
+    episodes of its group (the episodes of one item).
+
+    - ``grpo`` (Shao et al. 2024, DeepSeekMath): ``A_i = (R_i - mean_g R) / (std_g R + 1e-4)``
+      with the unbiased std of the group (TRL's GRPOTrainer). A group whose returns are all
+      equal gets 0: it holds no signal about which answer was better.
+    - ``rloo`` (Ahmadian et al. 2024): ``A_i = R_i - mean_{j != i} R_j``, the leave-one-out
+      baseline, which equals ``G / (G - 1) * (R_i - mean_g R)``.
+
+    ``returns`` [B], ``groups`` [B] (non-negative labels; every group needs at least two
+    episodes). Returns [B]; the caller puts ``A_i`` on every agent token of episode i.
+    """
+    if kind not in ("grpo", "rloo"):
+        raise ValueError(f"group advantages are 'grpo' or 'rloo', got {kind!r}")
+    if bool((groups < 0).any()):
+        raise ValueError(
+            f"{kind} needs episodes collected in groups (group -1 means none): "
+            "collect_episodes(..., group_size=G) with G >= 2"
+        )
+    returns = returns.to(torch.float32)
+    labels, index, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    if bool((counts < 2).any()):
+        raise ValueError(
+            f"{kind} needs at least two episodes per group; group sizes {counts.tolist()}"
+        )
+    n = counts.to(returns.dtype)
+    sums = torch.zeros(len(labels)).index_add_(0, index, returns)
+    mean = (sums / n)[index]
+    if kind == "rloo":
+        size = n[index]
+        return size / (size - 1) * (returns - mean)
+    squares = torch.zeros(len(labels)).index_add_(0, index, (returns - mean).pow(2))
+    std = (squares / (n - 1)).sqrt()[index]
+    return (returns - mean) / (std + 1e-4)
 
 
 def policy_loss(

@@ -35,6 +35,9 @@ class EpisodeRecord:
     # Length of the reset observation (the task prompt). An encoder-decoder policy encodes
     # it and decodes the rest; None: the tokens before the first agent token.
     prompt_len: int | None = None
+    # Episodes of one collection with the same group started from the same reset seed
+    # (the same item); -1: not collected in groups.
+    group: int = -1
 
     @property
     def prompt_length(self) -> int:
@@ -56,6 +59,7 @@ class Batch:
     success: torch.Tensor  # float [B]: 1.0 where the env marked the episode a success
     lengths: torch.Tensor  # long [B]: real tokens per row
     prompt_lengths: torch.Tensor  # long [B]: tokens of the reset observation
+    groups: torch.Tensor  # long [B]: the episode's group (its item), -1 when ungrouped
 
     @classmethod
     def from_records(cls, records: list[EpisodeRecord], pad_id: int) -> Batch:
@@ -70,6 +74,7 @@ class Batch:
             success=torch.tensor([float(r.success) for r in records]),
             lengths=attention.sum(1),
             prompt_lengths=torch.tensor([r.prompt_length for r in records]),
+            groups=torch.tensor([r.group for r in records]),
         )
 
     def __len__(self) -> int:
@@ -147,6 +152,14 @@ def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
     return EnvSpec(int(feature.n), tuple(int(i) for i in get("stop_token_ids")), int(pad), max_turn)
 
 
+# A key that keeps group seeds apart from round seeds.
+_GROUP_KEY = 0x6209
+
+
+def _seed_of(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
 def _row(info: dict, key: str, i: int):
     return info[key][i] if key in info and info.get(f"_{key}", np.ones(i + 1, bool))[i] else None
 
@@ -163,6 +176,7 @@ def collect_episodes(
     timings: dict[str, float] | None = None,
     reuse_kv_cache: bool = True,
     share_prefix: bool = True,
+    group_size: int = 1,
 ) -> list[EpisodeRecord]:
     """Run rounds of ``envs.num_envs`` fresh episodes until ``n_episodes`` have finished.
 
@@ -177,7 +191,14 @@ def collect_episodes(
     Every round starts with ``envs.reset(seed=...)`` derived from ``seed``, so a run is
     reproducible from the seed alone (no env state to checkpoint), and each env
     contributes exactly one episode per round: no episode straddles a policy update.
+
+    ``group_size`` > 1 collects groups of episodes of one item (for GRPO and RLOO):
+    episode ``j`` (in the order returned) is reset with the seed of group
+    ``j // group_size``, so the episodes of a group start from the same state, and its
+    record's ``group`` is that number. ``n_episodes`` must be a multiple of it.
     """
+    if n_episodes % group_size:
+        raise ValueError(f"n_episodes ({n_episodes}) must be a multiple of group_size")
     spec = env_spec(envs)
     n = envs.num_envs
     max_new = min(max_new_tokens, spec.max_turn_tokens)
@@ -188,8 +209,14 @@ def collect_episodes(
     round_index = 0
     empty = np.zeros(0, dtype=np.int64)
     while len(records) < n_episodes:
-        round_seed = int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
-        obs, info = envs.reset(seed=round_seed)
+        first = round_index * n  # the number of this round's first episode
+        groups = [(first + i) // group_size if group_size > 1 else -1 for i in range(n)]
+        if group_size > 1:
+            # One seed per group, the same for each of its episodes: the same item.
+            reset_seed = [_seed_of(seed, _GROUP_KEY, g) for g in groups]
+        else:
+            reset_seed = _seed_of(seed, round_index)
+        obs, info = envs.reset(seed=reset_seed)
         prompt_lens = [len(o) for o in obs]
         done = np.zeros(n, dtype=bool)
         returns = np.zeros(n, dtype=np.float64)
@@ -243,6 +270,7 @@ def collect_episodes(
                         bool(success),
                         bool(truncated[i]),
                         prompt_lens[i],
+                        groups[i],
                     )
                     done[i] = True
                     caches[i] = None

@@ -188,19 +188,33 @@ def test_entropy_without_gradient_is_the_same_number():
     assert torch.allclose(with_grad.detach(), without)
 
 
+@pytest.mark.parametrize("groups", [False, True], ids=["one-item-each", "groups-of-items"])
 @pytest.mark.parametrize("arch", MODELS)
-def test_shared_prefix_generation_is_identical(arch):
+def test_shared_prefix_generation_is_identical(arch, groups):
     """Greedy turns are the same tokens with and without the broadcast prompt, and their
-    log-probs agree; per-row caches built from it serve the next turn as before."""
+    log-probs agree; per-row caches built from it serve the next turn as before. With
+    groups of episodes of one item, each distinct prompt is prefilled once."""
     model = MODELS[arch](seed=5)
     rng = np.random.default_rng(4)
     system = rng.integers(3, 250, size=30)
     contexts = [np.concatenate([system, rng.integers(3, 250, size=n)]) for n in (3, 11, 6, 8)]
+    if groups:
+        contexts = [contexts[i] for i in (0, 0, 1, 2, 1, 0)]
     responses = [rng.integers(3, 250, size=4) for _ in contexts]  # the "tool" replies
-    runs = []
+    runs, prefill_rows = [], []
+    forward = model.forward
+
+    def counting_forward(ids, **kwargs):
+        if not prefill_rows or len(prefill_rows) == 1 and kwargs.get("past_key_values"):
+            prefill_rows.append(int(sum(1 for row in ids if len(row) > 1)))
+        return forward(ids, **kwargs)
+
     for share in (False, True):
         logps: list[list[float]] = []
         caches = [None] * len(contexts)
+        prefill_rows.clear()
+        if share and groups and arch == "causal":
+            model.forward = counting_forward
         first = sample_turns(
             model,
             contexts,
@@ -223,7 +237,11 @@ def test_shared_prefix_generation_is_identical(arch):
             row_caches=caches,
             share_prefix=share,
         )
+        model.forward = forward
         runs.append((first, logps, second))
+    if groups and arch == "causal":
+        # The system prompt once, then one row per distinct question, not per episode.
+        assert prefill_rows == [1, 3]
     (f0, lp0, s0), (f1, lp1, s1) = runs
     assert all(np.array_equal(a, b) for a, b in zip(f0, f1))
     assert all(np.array_equal(a, b) for a, b in zip(s0, s1))

@@ -1,0 +1,163 @@
+"""Critic-free advantages (GRPO, RLOO) and the groups of episodes per item they need."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from textgym import make_tokenizer
+from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
+from textgym.agents.ppo_math import group_advantages
+from textgym.agents.rollouts import EpisodeRecord, collect_episodes
+
+V = len(make_tokenizer())
+
+
+def tiny_policy(seed=0):
+    cfg = tiny_gpt2_config(V, n_layer=1, n_embd=32, n_head=2, n_positions=512)
+    return ValueHeadLM.from_config(cfg, seed=seed)
+
+
+# ---- the estimators against hand-computed values -------------------------------------
+
+
+def test_grpo_normalises_by_the_mean_and_unbiased_std_of_the_group():
+    returns = torch.tensor([1.0, 0.0, 0.0, 1.0, 3.0, 1.0])
+    groups = torch.tensor([0, 0, 0, 0, 7, 7])
+    # Group 0: mean 0.5, unbiased std sqrt(1/3); group 7: mean 2, std sqrt(2).
+    s0, s7 = (1 / 3) ** 0.5, 2**0.5
+    expected = [0.5 / s0, -0.5 / s0, -0.5 / s0, 0.5 / s0, 1 / s7, -1 / s7]
+    got = group_advantages(returns, groups, "grpo")
+    # The 1e-4 in the denominator moves the values by less than 1e-3 here.
+    assert got.tolist() == pytest.approx(expected, rel=1e-3)
+
+
+def test_rloo_subtracts_the_mean_of_the_other_episodes():
+    returns = torch.tensor([1.0, 0.0, 0.0, 0.5, 2.0, 4.0])
+    groups = torch.tensor([3, 3, 3, 3, 1, 1])
+    # Episode 0: 1 - (0 + 0 + 0.5) / 3; episode 3: 0.5 - (1 + 0 + 0) / 3; group 1: +-2.
+    expected = [1 - 0.5 / 3, -1.5 / 3, -1.5 / 3, 0.5 - 1 / 3, 2 - 4, 4 - 2]
+    assert group_advantages(returns, groups, "rloo").tolist() == pytest.approx(expected)
+
+
+def test_a_group_of_equal_returns_has_no_advantage():
+    returns = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    groups = torch.tensor([0, 0, 0, 1, 1, 1])
+    for kind in ("grpo", "rloo"):
+        assert group_advantages(returns, groups, kind).abs().max() == 0.0
+
+
+def test_groups_need_two_episodes_and_a_known_estimator():
+    with pytest.raises(ValueError, match="at least two episodes per group"):
+        group_advantages(torch.tensor([1.0, 0.0, 1.0]), torch.tensor([0, 0, 1]), "grpo")
+    with pytest.raises(ValueError, match="'grpo' or 'rloo'"):
+        group_advantages(torch.tensor([1.0, 0.0]), torch.tensor([0, 0]), "gae")
+
+
+def test_config_checks_the_estimator_and_group_size():
+    with pytest.raises(ValueError, match="advantage must be one of"):
+        PPOConfig(advantage="ppo")
+    with pytest.raises(ValueError, match="set group_size to 2 or more"):
+        PPOConfig(advantage="grpo")
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        PPOConfig(advantage="rloo", group_size=4, episodes_per_iteration=6)
+    assert PPOConfig(advantage="rloo", group_size=4, episodes_per_iteration=8).group_size == 4
+
+
+# ---- groups of episodes per item in rollouts -------------------------------------------
+
+
+def _collect(group_size, n_episodes=8, num_envs=3, seed=0):
+    envs = gym.make_vec("TextEnv-Calculator-v0", num_envs=num_envs, vectorization_mode="sync")
+    try:
+        return collect_episodes(
+            envs,
+            tiny_policy(),
+            n_episodes,
+            seed=seed,
+            generator=torch.Generator().manual_seed(seed),
+            max_new_tokens=6,
+            group_size=group_size,
+        )
+    finally:
+        envs.close()
+
+
+def _prompt(record: EpisodeRecord) -> bytes:
+    return record.tokens[: record.prompt_length].tobytes()
+
+
+def test_rollouts_collect_groups_of_episodes_of_one_item():
+    # 3 envs and groups of 4: groups straddle rounds and still hold one item each.
+    records = _collect(group_size=4)
+    assert [r.group for r in records] == [0, 0, 0, 0, 1, 1, 1, 1]
+    prompts = [_prompt(r) for r in records]
+    assert len(set(prompts[:4])) == 1 and len(set(prompts[4:])) == 1
+    assert prompts[0] != prompts[4]
+    # The policy samples each episode of a group on its own.
+    assert len({r.tokens.tobytes() for r in records[:4]}) > 1
+    # Same seed, same groups.
+    assert [r.tokens.tolist() for r in _collect(group_size=4)] == [
+        r.tokens.tolist() for r in records
+    ]
+
+
+def test_ungrouped_rollouts_draw_an_item_per_episode():
+    records = _collect(group_size=1)
+    assert {r.group for r in records} == {-1}
+    assert len({_prompt(r) for r in records}) == len(records)
+
+
+def test_rollouts_refuse_a_partial_group():
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        _collect(group_size=3)
+
+
+# ---- PPO with a critic-free estimator ------------------------------------------------------
+
+
+@pytest.mark.parametrize("advantage", ["grpo", "rloo"])
+def test_critic_free_ppo_trains_the_policy_and_not_the_value_head(advantage):
+    envs = gym.make_vec("TextEnv-Calculator-v0", num_envs=4, vectorization_mode="sync")
+    policy = tiny_policy()
+    config = PPOConfig(
+        episodes_per_iteration=8,
+        group_size=4,
+        advantage=advantage,
+        mini_batch_size=4,
+        max_new_tokens=6,
+        early_stopping=False,
+        ratio_threshold=1e9,
+    )
+    ppo = PPO(envs, policy, config)
+    records = _collect(group_size=4)
+    envs.close()
+    # An untrained policy scores 0 everywhere, and equal returns carry no signal: give
+    # each group two winners.
+    for i, record in enumerate(records):
+        record.reward = float(i % 2)
+    value_head = {k: v.clone() for k, v in policy.v_head.state_dict().items()}
+    lm = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    stats = ppo.learn(records)
+    assert np.isfinite(stats["ppo/loss/policy"])
+    assert all(torch.equal(v, policy.v_head.state_dict()[k]) for k, v in value_head.items())
+    assert any(not torch.equal(v, policy.model.state_dict()[k]) for k, v in lm.items())
+    # The winners' tokens got more likely.
+    rewarded = records[1]
+    ids = torch.tensor(rewarded.tokens)[None]
+    with torch.no_grad():
+        before = ppo.ref.score_tokens(ids, torch.ones_like(ids))[0]
+        after = policy.score_tokens(ids, torch.ones_like(ids))[0]
+    agent = torch.tensor(rewarded.agent_mask)
+    assert after[0, agent].sum() > before[0, agent].sum()
+
+
+def test_critic_free_ppo_refuses_episodes_without_groups():
+    envs = gym.make_vec("TextEnv-Calculator-v0", num_envs=2, vectorization_mode="sync")
+    config = PPOConfig(episodes_per_iteration=4, group_size=2, advantage="grpo")
+    ppo = PPO(envs, tiny_policy(), config)
+    envs.close()
+    with pytest.raises(ValueError, match="collected in groups"):
+        ppo.learn(_collect(group_size=1, n_episodes=4))
