@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from textgym.agents.config_checks import require_positive_ints
+from textgym.agents.model_sizes import MODEL_SIZES
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.ppo_math import masked_mean
 from textgym.agents.rollouts import EpisodeRecord
@@ -32,6 +33,8 @@ class SFTConfig:
     learning_rate (1e-3): Adam step size.
     seed (0): the initial weights (for a new model) and the minibatch order.
     demonstrations (2000): oracle episodes drawn from the train split.
+    model_size ("tiny"): the model built from a config when there is no init model:
+        "tiny" (2 layers, 128 wide) or "small" (4 layers, 256 wide).
     """
 
     steps: int = 300
@@ -39,9 +42,15 @@ class SFTConfig:
     learning_rate: float = 1e-3
     seed: int = 0
     demonstrations: int = 2000
+    model_size: str = "tiny"
 
     def __post_init__(self) -> None:
         require_positive_ints(self, ("steps", "batch_size", "demonstrations"))
+        if self.model_size not in MODEL_SIZES:
+            raise ValueError(
+                f"SFTConfig.model_size must be one of {sorted(MODEL_SIZES)}, "
+                f"got {self.model_size!r}"
+            )
         if not self.learning_rate > 0:
             raise ValueError("SFTConfig.learning_rate must be > 0")
 

@@ -21,6 +21,7 @@ from textgym.agents.checkpoint import load_latest_intact, save_checkpoint
 from textgym.agents.distributed import Collective, from_environment
 from textgym.agents.lora import LoraSettings, add_lora
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
+from textgym.agents.model_sizes import MODEL_SIZES
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.ppo import PPO
@@ -69,11 +70,16 @@ def make_policy(
     seed: int = 0,
     n_positions: int | None = None,
     arch: str = "causal",
+    size: str = "tiny",
 ) -> ValueHeadLM:
     """A policy for ``env``: loaded from a local folder (either architecture), or built
-    from a config: a tiny GPT-2 (``arch="causal"``) or a tiny T5 (``arch="seq2seq"``)."""
+    from a config: a GPT-2 (``arch="causal"``) or a T5 (``arch="seq2seq"``) of one of the
+    :data:`~textgym.agents.model_sizes.MODEL_SIZES`."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+    if size not in MODEL_SIZES:
+        raise ValueError(f"size must be one of {sorted(MODEL_SIZES)}, got {size!r}")
+    dims = MODEL_SIZES[size]
     spec = env_spec(env)
     if init is not None:
         policy = ValueHeadLM.from_pretrained(init)
@@ -83,11 +89,25 @@ def make_policy(
     tokenizer = env.unwrapped.tokenizer if hasattr(env, "unwrapped") else None
     eos = getattr(tokenizer, "eos_token_id", 1) if tokenizer is not None else 1
     if arch == "seq2seq":
-        t5 = tiny_t5_config(spec.vocab_size, eos_token_id=eos, pad_token_id=spec.pad_id)
+        t5 = tiny_t5_config(
+            spec.vocab_size,
+            d_model=dims["width"],
+            num_layers=dims["layers"],
+            num_heads=dims["heads"],
+            d_ff=2 * dims["width"],
+            eos_token_id=eos,
+            pad_token_id=spec.pad_id,
+        )
         return Seq2SeqValueHeadLM.from_config(t5, seed=seed)
     positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
     config = tiny_gpt2_config(
-        spec.vocab_size, n_positions=positions, eos_token_id=eos, pad_token_id=spec.pad_id
+        spec.vocab_size,
+        n_layer=dims["layers"],
+        n_embd=dims["width"],
+        n_head=dims["heads"],
+        n_positions=positions,
+        eos_token_id=eos,
+        pad_token_id=spec.pad_id,
     )
     return ValueHeadLM.from_config(config, seed=seed)
 
@@ -124,7 +144,7 @@ def train_sft(
     moved = prepare_run_folder(out, overwrite=overwrite)
     _announce_moved(moved, out)
     env = gym.make(env_id, **(env_kwargs or {}))
-    policy = make_policy(env, init, seed=cfg.seed, arch=arch)
+    policy = make_policy(env, init, seed=cfg.seed, arch=arch, size=cfg.model_size)
     demos = oracle_demonstrations(env, cfg.demonstrations, seed=cfg.seed, progress=progress)
     losses = sft(policy, demos, cfg, pad_id=env_spec(env).pad_id, progress=progress)
     policy.save_pretrained(out / "policy")

@@ -39,13 +39,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from learning_runs import scores
 
 import textgym
 from textgym.agents import PolicyAgent, PPOConfig, SFTConfig
 from textgym.agents.metrics import plot_learning_curve, read_jsonl
 from textgym.agents.run_folder import prepare_run_folder
 from textgym.agents.train import train_ppo, train_sft
-from textgym.envs.sentiment import degeneration_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -79,6 +79,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "iterations": 120,
         "ppo": {},
     },
+    # SFT on oracle episodes (every one calls the tool), then PPO; success is reported per
+    # task family (Python) and for single- and multi-hop questions (WikiSearch).
+    "python": {
+        "env_id": "TextEnv-Python-v0",
+        "sft_steps": 600,
+        "demonstrations": 2000,
+        "sft_env_kwargs": {},
+        "iterations": 40,
+        "ppo": {"max_new_tokens": 96},
+    },
+    "wiki": {
+        "env_id": "TextEnv-WikiSearch-v0",
+        "sft_steps": 600,
+        "demonstrations": 2000,
+        "sft_env_kwargs": {},
+        "iterations": 40,
+        "ppo": {},
+    },
     "sentiment": {
         "env_id": "TextEnv-Sentiment-v0",
         "sft_steps": 300,
@@ -99,25 +117,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def measure(env: gym.Env, path: Path, temperature: float, episodes: int) -> dict[str, float]:
-    """Test-split scores of the model at ``path``, plus degeneration of its final turns."""
-    agent = PolicyAgent(env, path, temperature=temperature)
-    result = textgym.evaluate(env, agent, episodes=episodes, progress=False)
-    degeneration = [degeneration_metrics(e.answer or "") for e in result.episodes]
-    scores = {
-        "success": result.success_rate,
-        "mean_reward": result.mean_reward,
-        # Episodes with at least one tool call, and calls the tool could not parse.
-        "tool_call_rate": float(np.mean([bool(e.tool_calls) for e in result.episodes])),
-        "invalid_call_rate": result.invalid_call_rate,
-    }
-    # Across episodes: a policy that writes one review for every prompt scores well on the
-    # per-answer metrics below and 1/episodes here.
-    answers = [e.answer or "" for e in result.episodes]
-    scores["unique_answers"] = len(set(answers)) / max(len(answers), 1)
-    for key in ("distinct_1", "distinct_2", "repetition_rate", "length"):
-        scores[key] = float(np.mean([d[key] for d in degeneration]))
-    return scores
+def measure(
+    env: gym.Env, path: Path, temperature: float, episodes: int, split: str = "test"
+) -> dict[str, Any]:
+    """Scores of the model at ``path`` on the test split, or with ``split="train"`` on the
+    validation items (train items 0 .. episodes-1; see learning_runs.py)."""
+    return scores(env, PolicyAgent(env, path, temperature=temperature), split, episodes)
 
 
 def overrides(pairs: list[list[str]]) -> dict[str, Any]:
@@ -149,6 +154,12 @@ def main(argv=None) -> int:
         help="override a PPOConfig field, e.g. --set init_kl_coef 0.2 (repeatable)",
     )
     parser.add_argument("--out", help="run folder (default runs/bench_ppo_<env>)")
+    parser.add_argument(
+        "--validation", action="store_true",
+        help="measure on the validation items (train items 0..N-1), for choosing presets; "
+        "writes ppo_learning_<env>_validation.json and never reads the test split",
+    )
+    parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args(argv)
     preset = PRESETS[args.env]
     env_id = preset["env_id"]
@@ -175,27 +186,28 @@ def main(argv=None) -> int:
     )
     sft_minutes = (time.perf_counter() - started) / 60
     env = gym.make(env_id)
-    before = {t: measure(env, sft_dir, t, args.episodes) for t in (0.0, 1.0)}
+    split = "train" if args.validation else "test"
+    before = {t: measure(env, sft_dir, t, args.episodes, split) for t in (0.0, 1.0)}
     print(f"after SFT: greedy {before[0.0]}, sampled {before[1.0]}", flush=True)
 
     t0 = time.perf_counter()
     config = PPOConfig(
         episodes_per_iteration=args.batch,
-        mini_batch_size=16,
         learning_rate=args.lr,
         total_iterations=iterations,
         checkpoint_every=0,
-        **{**preset["ppo"], **overrides(args.set or [])},
+        **{"mini_batch_size": 16, **preset["ppo"], **overrides(args.set or [])},
     )
     _, rows = train_ppo(env_id, out / "ppo", config, init=sft_dir, progress=True)
     ppo_minutes = (time.perf_counter() - t0) / 60
-    after = {t: measure(env, out / "ppo" / "policy", t, args.episodes) for t in (0.0, 1.0)}
+    after = {t: measure(env, out / "ppo" / "policy", t, args.episodes, split) for t in (0.0, 1.0)}
     print(f"after PPO: greedy {after[0.0]}, sampled {after[1.0]}", flush=True)
 
     kl = [row["objective/kl"] for row in rows]
     result = {
         "env": env_id,
         "arch": arch,
+        "measured_on": "validation (train items)" if args.validation else "test split",
         "test_episodes": args.episodes,
         "sft_steps": sft_steps,
         "sft_env_kwargs": preset["sft_env_kwargs"],
@@ -206,6 +218,22 @@ def main(argv=None) -> int:
         "gain_points": {
             "greedy": 100 * (after[0.0]["success"] - before[0.0]["success"]),
             "sampled": 100 * (after[1.0]["success"] - before[1.0]["success"]),
+        },
+        # Where the policy writes free text: how much of the SFT policy's diversity is
+        # left (1.0: as diverse as the SFT start), so collapse onto one answer shows.
+        "diversity_kept": {
+            mode: {
+                key: after[t][key] / before[t][key] if before[t][key] else None
+                for key in ("unique_answers", "distinct_2")
+            }
+            for mode, t in (("greedy", 0.0), ("sampled", 1.0))
+        },
+        "gain_points_by_kind": {
+            mode: {
+                kind: 100 * (after[t]["success_by_kind"][kind] - rate)
+                for kind, rate in before[t].get("success_by_kind", {}).items()
+            }
+            for mode, t in (("greedy", 0.0), ("sampled", 1.0))
         },
         "reward_gain": {
             "greedy": after[0.0]["mean_reward"] - before[0.0]["mean_reward"],
@@ -232,14 +260,16 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"ppo_learning_{args.env}.json").write_text(json.dumps(result, indent=2))
+    name = f"ppo_learning_{args.env}{args.tag}{'_validation' if args.validation else ''}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     plot_learning_curve(
         read_jsonl(out / "ppo" / "metrics.jsonl"),
-        RESULTS / f"ppo_learning_{args.env}.png",
+        RESULTS / f"{name}.png",
         keys=("env/reward_mean", "objective/kl", "ppo/policy/clipfrac"),
         title=f"PPO on {env_id} after SFT",
     )
-    print(json.dumps({k: result[k] for k in ("gain_points", "reward_gain", "kl")}))
+    print(json.dumps({k: result[k] for k in ("gain_points", "gain_points_by_kind",
+                                             "diversity_kept", "reward_gain", "kl")}))
     print(f"{result['minutes']['total']} min")
     return 0
 

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -117,7 +118,9 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert code == 0
     for row in ("random", "SFT warm start", "SFT + PPO", "oracle"):
         assert row in out
-    assert "oracle             100.0%   100.0%" in out
+    # Success, then tool-call rate, greedy and sampled: the oracle always uses the tool.
+    assert re.search(r"oracle \(tool\) +100\.0% +100\.0% +100\.0% +100\.0%", out)
+    assert "the greedy policy calls the tool on" in out
     assert (tmp_path / "demo" / "ppo" / "learning_curve.png").is_file()
     assert (tmp_path / "demo" / "ppo" / "policy").is_dir()
     first = (tmp_path / "demo" / "ppo" / "metrics.jsonl").read_text()

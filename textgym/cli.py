@@ -18,6 +18,7 @@ from textgym.cli_eval import add_eval_parser, add_play_parser
 from textgym.cli_leaderboard import add_leaderboard_parser
 from textgym.cli_options import Parser
 from textgym.cli_train import add_train_parser
+from textgym.demo import DEFAULTS as DEMO_DEFAULTS
 from textgym.demo import run_demo
 from textgym.multiagent import MULTIAGENT_ENVS
 from textgym.registration import ENVS
@@ -61,13 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo", help="the main job on embedded defaults (offline, CPU)",
-        description="SFT warm start, PPO and the test split before and after, on the "
-        "calculator. A previous demo in --out is moved aside, not deleted.",
+        description="Tool discovery on the calculator: SFT on demonstrations that mostly "
+        "skip the tool, then PPO, and the test split before and after. A previous demo in "
+        "--out is moved aside, not deleted.",
     )
-    p.add_argument("--episodes", type=int, default=100, help="test items to evaluate on")
+    p.add_argument(
+        "--episodes", type=int, default=DEMO_DEFAULTS["episodes"],
+        help="test items to evaluate on",
+    )
     p.add_argument("--out", default="runs/demo", help="where models and plots go")
-    p.add_argument("--sft-steps", type=int, default=150, help="SFT gradient steps")
-    p.add_argument("--iterations", type=int, default=30, help="PPO iterations")
+    p.add_argument(
+        "--sft-steps", type=int, default=DEMO_DEFAULTS["sft_steps"], help="SFT gradient steps"
+    )
+    p.add_argument(
+        "--iterations", type=int, default=DEMO_DEFAULTS["ppo_iterations"], help="PPO iterations"
+    )
     p.set_defaults(func=cmd_demo, parser=p)
     return parser
 

@@ -112,6 +112,11 @@ class EvalResult:
         return float(np.mean([len(e.tool_calls) for e in self.episodes])) if self.episodes else 0.0
 
     @property
+    def tool_call_rate(self) -> float:
+        """The fraction of episodes with at least one tool call."""
+        return float(np.mean([bool(e.tool_calls) for e in self.episodes])) if self.episodes else 0.0
+
+    @property
     def invalid_call_rate(self) -> float:
         calls = [c for e in self.episodes for c in e.tool_calls]
         return float(np.mean([not c["valid"] for c in calls])) if calls else 0.0
@@ -128,6 +133,7 @@ class EvalResult:
             "success_rate": self.success_rate,
             "mean_reward": self.mean_reward,
             "mean_tool_calls": self.mean_tool_calls,
+            "tool_call_rate": self.tool_call_rate,
             "invalid_call_rate": self.invalid_call_rate,
             "mean_agent_tokens": self.mean_agent_tokens,
         }
