@@ -62,13 +62,24 @@ def main(argv=None) -> int:
         label = "gae" if advantage == "gae" else f"{advantage} (groups of {args.group_size})"
         curve = Curve(label)
         minutes, rows = timed_ppo(
-            ENV_ID, {}, policy, config, curve, minutes=args.minutes, eval_every=args.eval_every,
+            ENV_ID,
+            {},
+            policy,
+            config,
+            curve,
+            minutes=args.minutes,
+            eval_every=args.eval_every,
         )
-        print(f"{advantage}: {len(rows)} iterations in {minutes:.2f} min, "
-              f"validation {curve.success}", flush=True)
+        print(
+            f"{advantage}: {len(rows)} iterations in {minutes:.2f} min, validation {curve.success}",
+            flush=True,
+        )
         curves.append(curve)
-        runs[advantage] = {"iterations": len(rows), "minutes": round(minutes, 2),
-                           "config": config.to_dict()}
+        runs[advantage] = {
+            "iterations": len(rows),
+            "minutes": round(minutes, 2),
+            "config": config.to_dict(),
+        }
         finals[advantage] = policy
 
     result = {
@@ -89,8 +100,11 @@ def main(argv=None) -> int:
     result["wall_minutes"] = round((time.perf_counter() - started) / 60, 2)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "advantage_estimators.json").write_text(json.dumps(result, indent=2))
-    plot_curves(curves, RESULTS / "advantage_estimators.png",
-                f"Tool discovery, {args.minutes} PPO minutes each from one SFT start")
+    plot_curves(
+        curves,
+        RESULTS / "advantage_estimators.png",
+        f"Tool discovery, {args.minutes} PPO minutes each from one SFT start",
+    )
     lines = [
         f"# Advantage estimators on tool discovery ({args.minutes} PPO minutes each)",
         "",
@@ -100,12 +114,20 @@ def main(argv=None) -> int:
     ]
     for curve, (name, run) in zip(curves, runs.items()):
         test = result.get("test", {}).get(name)
-        cells = ("n/a",) * 3 if test is None else (
-            f"{test['greedy']['success']:.1%}", f"{test['sampled']['success']:.1%}",
-            f"{test['greedy']['tool_call_rate']:.0%}",
+        cells = (
+            ("n/a",) * 3
+            if test is None
+            else (
+                f"{test['greedy']['success']:.1%}",
+                f"{test['sampled']['success']:.1%}",
+                f"{test['greedy']['tool_call_rate']:.0%}",
+            )
         )
-        lines.append(f"| {curve.label} | {run['iterations']} | {curve.success[-1]:.1%} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {curve.label} | {run['iterations']} | {curve.success[-1]:.1%} | "
+            + " | ".join(cells)
+            + " |"
+        )
     (RESULTS / "advantage_estimators.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -64,16 +64,22 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="episodes per PPO iteration")
     parser.add_argument("--eval-every", type=int, default=5, help="PPO iterations per point")
     parser.add_argument(
-        "--set", nargs=2, action="append", metavar=("FIELD", "VALUE"),
+        "--set",
+        nargs=2,
+        action="append",
+        metavar=("FIELD", "VALUE"),
         help="override a PPOConfig field (repeatable)",
     )
     parser.add_argument(
-        "--compare-sft", action=argparse.BooleanOptionalAction, default=None,
+        "--compare-sft",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="also continue SFT alone for PPO's minutes (default: on for level 2)",
     )
     parser.add_argument("--no-test", action="store_true", help="validation only")
     parser.add_argument(
-        "--report-test", action="store_true",
+        "--report-test",
+        action="store_true",
         help="add the test split to the finished run of this level and tag (no training)",
     )
     parser.add_argument("--tag", default="", help="suffix of the result files")
@@ -96,8 +102,7 @@ def main(argv=None) -> int:
     policy = new_policy(env, size)
     start = Curve("SFT")
     sft_minutes = timed_sft(env, policy, sft_config, start, eval_every_steps=max(sft_steps // 5, 1))
-    print(f"SFT: {sft_steps} steps, {sft_minutes:.2f} min, validation {start.success}",
-          flush=True)
+    print(f"SFT: {sft_steps} steps, {sft_minutes:.2f} min, validation {start.success}", flush=True)
     sft_policy = copy.deepcopy(policy)
 
     config = PPOConfig(
@@ -109,11 +114,19 @@ def main(argv=None) -> int:
     ppo_curve = Curve("SFT, then PPO")
     ppo_curve.add(sft_minutes, start.extra[-1])
     ppo_minutes, rows = timed_ppo(
-        ENV_ID, env_kwargs, policy, config, ppo_curve, minutes=args.ppo_minutes,
-        eval_every=args.eval_every, start_minutes=sft_minutes,
+        ENV_ID,
+        env_kwargs,
+        policy,
+        config,
+        ppo_curve,
+        minutes=args.ppo_minutes,
+        eval_every=args.eval_every,
+        start_minutes=sft_minutes,
     )
-    print(f"PPO: {len(rows)} iterations, {ppo_minutes:.2f} min, validation {ppo_curve.success}",
-          flush=True)
+    print(
+        f"PPO: {len(rows)} iterations, {ppo_minutes:.2f} min, validation {ppo_curve.success}",
+        flush=True,
+    )
     curves = [start, ppo_curve]
     branches = {"sft": sft_policy, "sft+ppo": policy}
     if compare:
@@ -123,8 +136,13 @@ def main(argv=None) -> int:
         # The same settings as the warm start, with a new seed for the minibatch order.
         more_config = SFTConfig(steps=10**9, model_size=size, seed=1)
         more_minutes = timed_sft(
-            env, more, more_config, sft_curve, minutes=ppo_minutes,
-            eval_every_steps=max(sft_steps // 5, 1), start_minutes=sft_minutes,
+            env,
+            more,
+            more_config,
+            sft_curve,
+            minutes=ppo_minutes,
+            eval_every_steps=max(sft_steps // 5, 1),
+            start_minutes=sft_minutes,
         )
         print(f"more SFT: {more_minutes:.2f} min, validation {sft_curve.success}", flush=True)
         curves.append(sft_curve)
@@ -145,12 +163,11 @@ def main(argv=None) -> int:
             "sft_plus_ppo": round(sft_minutes + ppo_minutes, 2),
             "wall_with_evaluations": round((time.perf_counter() - started) / 60, 2),
         },
-        "validation": {
-            name: validation(env, model) for name, model in branches.items()
-        },
+        "validation": {name: validation(env, model) for name, model in branches.items()},
         "curves": [c.as_dict() for c in curves],
-        "models": {name: str(models / name.replace("+", "_").replace(" ", "_"))
-                   for name in branches},
+        "models": {
+            name: str(models / name.replace("+", "_").replace(" ", "_")) for name in branches
+        },
         "machine": machine(),
     }
     if not args.no_test:

@@ -48,8 +48,12 @@ class Curve:
         self.extra.append(scores)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "minutes": self.minutes, "success": self.success,
-                "scores": self.extra}
+        return {
+            "label": self.label,
+            "minutes": self.minutes,
+            "success": self.success,
+            "scores": self.extra,
+        }
 
 
 def item_kind(env: gym.Env, split: str, index: int) -> str | None:
@@ -139,8 +143,7 @@ def timed_sft(
             raise _Budget
 
     try:
-        sft(policy, demos, config, pad_id=env_spec(env).pad_id, progress=False,
-            callback=callback)
+        sft(policy, demos, config, pad_id=env_spec(env).pad_id, progress=False, callback=callback)
     except _Budget:
         pass
     return trained()

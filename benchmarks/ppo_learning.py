@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "demonstrations": 2000,
         "sft_env_kwargs": {"oracle_tool_rate": 0.3},
         "iterations": 40,
-        "ppo": {},
+        "ppo": {"mini_batch_size": 8},
     },
     "calculator": {
         "env_id": "TextEnv-Calculator-v0",
@@ -125,6 +126,76 @@ def measure(
     return scores(env, PolicyAgent(env, path, temperature=temperature), split, episodes)
 
 
+def comparison(before: dict[float, dict], after: dict[float, dict]) -> dict[str, Any]:
+    """Scores before and after PPO (keyed by temperature), and the gains."""
+    return {
+        "before": {"greedy": before[0.0], "sampled": before[1.0]},
+        "after": {"greedy": after[0.0], "sampled": after[1.0]},
+        "gain_points": {
+            "greedy": 100 * (after[0.0]["success"] - before[0.0]["success"]),
+            "sampled": 100 * (after[1.0]["success"] - before[1.0]["success"]),
+        },
+        # Where the policy writes free text: how much of the SFT policy's diversity is
+        # left (1.0: as diverse as the SFT start), so collapse onto one answer shows.
+        "diversity_kept": {
+            mode: {
+                key: after[t][key] / before[t][key] if before[t][key] else None
+                for key in ("unique_answers", "distinct_2")
+            }
+            for mode, t in (("greedy", 0.0), ("sampled", 1.0))
+        },
+        "gain_points_by_kind": {
+            mode: {
+                kind: 100 * (after[t]["success_by_kind"][kind] - rate)
+                for kind, rate in before[t].get("success_by_kind", {}).items()
+            }
+            for mode, t in (("greedy", 0.0), ("sampled", 1.0))
+        },
+        "reward_gain": {
+            "greedy": after[0.0]["mean_reward"] - before[0.0]["mean_reward"],
+            "sampled": after[1.0]["mean_reward"] - before[1.0]["mean_reward"],
+        },
+    }
+
+
+#: The keys of :func:`comparison`.
+COMPARED = (
+    "before",
+    "after",
+    "gain_points",
+    "diversity_kept",
+    "gain_points_by_kind",
+    "reward_gain",
+)
+
+
+def report_test(args, out: Path, name: str, env_id: str) -> int:
+    """Read the test split once for a finished validation run: the SFT and PPO models it
+    kept in its run folder, measured greedy and sampled; nothing is trained again."""
+    path = RESULTS / f"{name}_validation.json"
+    if not path.is_file():
+        raise SystemExit(f"no validation run {path}; run with --validation first")
+    result = json.loads(path.read_text())
+    validation = {k: result.pop(k) for k in list(result) if k in COMPARED}
+    env = gym.make(env_id)
+    before = {t: measure(env, out / "sft" / "policy", t, args.episodes) for t in (0.0, 1.0)}
+    after = {t: measure(env, out / "ppo" / "policy", t, args.episodes) for t in (0.0, 1.0)}
+    result.update(comparison(before, after))
+    result["measured_on"] = "test split (preset chosen on validation)"
+    result["validation"] = validation
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    shutil.copyfile(RESULTS / f"{name}_validation.png", RESULTS / f"{name}.png")
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("gain_points", "gain_points_by_kind", "diversity_kept", "reward_gain")
+            }
+        )
+    )
+    return 0
+
+
 def overrides(pairs: list[list[str]]) -> dict[str, Any]:
     """``--set FIELD VALUE`` pairs, each value converted to the type of the field's default."""
     defaults = PPOConfig()
@@ -155,9 +226,16 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", help="run folder (default runs/bench_ppo_<env>)")
     parser.add_argument(
-        "--validation", action="store_true",
+        "--validation",
+        action="store_true",
         help="measure on the validation items (train items 0..N-1), for choosing presets; "
         "writes ppo_learning_<env>_validation.json and never reads the test split",
+    )
+    parser.add_argument(
+        "--report-test",
+        action="store_true",
+        help="add the test split to the finished --validation run (same tag), without "
+        "training again",
     )
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args(argv)
@@ -166,7 +244,10 @@ def main(argv=None) -> int:
     sft_steps = args.sft_steps or preset["sft_steps"]
     iterations = args.iterations or preset["iterations"]
     torch.set_num_threads(2)
-    out = Path(args.out or f"runs/bench_ppo_{args.env}")
+    out = Path(args.out or f"runs/bench_ppo_{args.env}{args.tag}")
+    name = f"ppo_learning_{args.env}{args.tag}"
+    if args.report_test:
+        return report_test(args, out, name, env_id)
     started = time.perf_counter()
     # A rerun starts anew; the previous run folder is moved aside (results live in
     # benchmarks/results/), never deleted.
@@ -213,32 +294,7 @@ def main(argv=None) -> int:
         "sft_env_kwargs": preset["sft_env_kwargs"],
         "ppo_iterations": iterations,
         "ppo_config": config.to_dict(),
-        "before": {"greedy": before[0.0], "sampled": before[1.0]},
-        "after": {"greedy": after[0.0], "sampled": after[1.0]},
-        "gain_points": {
-            "greedy": 100 * (after[0.0]["success"] - before[0.0]["success"]),
-            "sampled": 100 * (after[1.0]["success"] - before[1.0]["success"]),
-        },
-        # Where the policy writes free text: how much of the SFT policy's diversity is
-        # left (1.0: as diverse as the SFT start), so collapse onto one answer shows.
-        "diversity_kept": {
-            mode: {
-                key: after[t][key] / before[t][key] if before[t][key] else None
-                for key in ("unique_answers", "distinct_2")
-            }
-            for mode, t in (("greedy", 0.0), ("sampled", 1.0))
-        },
-        "gain_points_by_kind": {
-            mode: {
-                kind: 100 * (after[t]["success_by_kind"][kind] - rate)
-                for kind, rate in before[t].get("success_by_kind", {}).items()
-            }
-            for mode, t in (("greedy", 0.0), ("sampled", 1.0))
-        },
-        "reward_gain": {
-            "greedy": after[0.0]["mean_reward"] - before[0.0]["mean_reward"],
-            "sampled": after[1.0]["mean_reward"] - before[1.0]["mean_reward"],
-        },
+        **comparison(before, after),
         "kl": {
             "final": kl[-1] if kl else None,
             "mean": float(np.mean(kl)) if kl else None,
@@ -260,7 +316,7 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"ppo_learning_{args.env}{args.tag}{'_validation' if args.validation else ''}"
+    name += "_validation" if args.validation else ""
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     plot_learning_curve(
         read_jsonl(out / "ppo" / "metrics.jsonl"),
@@ -268,8 +324,20 @@ def main(argv=None) -> int:
         keys=("env/reward_mean", "objective/kl", "ppo/policy/clipfrac"),
         title=f"PPO on {env_id} after SFT",
     )
-    print(json.dumps({k: result[k] for k in ("gain_points", "gain_points_by_kind",
-                                             "diversity_kept", "reward_gain", "kl")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "gain_points",
+                    "gain_points_by_kind",
+                    "diversity_kept",
+                    "reward_gain",
+                    "kl",
+                )
+            }
+        )
+    )
     print(f"{result['minutes']['total']} min")
     return 0
 

@@ -284,3 +284,16 @@ def test_sft_demonstrations_follow_the_oracle_tool_rate():
     with_tool = sum(bool((d.tokens[d.agent_mask] == call).any()) for d in demos)
     assert 15 <= with_tool <= 45
     assert all(d.success for d in demos)
+
+
+def test_evaluation_reports_the_tool_call_rate_of_the_mixed_oracle():
+    from textgym import evaluate
+    from textgym.agents import OracleAgent
+
+    env = gym.make("TextEnv-Calculator-v0", oracle_tool_rate=0.3)
+    result = evaluate(env, OracleAgent, episodes=40, progress=False)
+    task = env.unwrapped.task
+    expected = sum(task.oracle_uses_tool(task.item("test", i)) for i in range(40)) / 40
+    assert result.tool_call_rate == expected and 0 < expected < 1
+    assert result.success_rate == 1.0
+    assert result.summary()["tool_call_rate"] == expected

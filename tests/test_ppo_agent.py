@@ -231,6 +231,22 @@ def test_config_validation():
         PPOConfig(kl_estimator="k2")
     with pytest.raises(ValueError, match="unknown"):
         PPOConfig.from_dict({"learning_rate": 1e-4, "lr": 3})
+    with pytest.raises(ValueError, match="model_size must be one of"):
+        SFTConfig(model_size="huge")
+
+
+@pytest.mark.parametrize("arch", ["causal", "seq2seq"])
+def test_model_sizes_build_the_named_depth_and_width(arch):
+    from textgym.agents.model_sizes import MODEL_SIZES
+    from textgym.agents.train import make_policy
+
+    env = gym.make("TextEnv-Calculator-v0")
+    for size, dims in MODEL_SIZES.items():
+        config = make_policy(env, arch=arch, size=size).model.config
+        assert config.num_hidden_layers == dims["layers"]
+        assert config.hidden_size == dims["width"]
+    with pytest.raises(ValueError, match="size must be one of"):
+        make_policy(env, size="huge")
 
 
 def test_scoring_in_length_chunks_matches_one_padded_pass():

@@ -1,0 +1,137 @@
+"""The learning table, made from the result files (never typed by hand).
+
+    .venv/bin/python benchmarks/learning_report.py   # writes benchmarks/results/LEARNING.md
+
+Reads what the learning benchmarks wrote to benchmarks/results/ and skips what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _arrow(before: dict, after: dict, key: str, fmt=_pct) -> str:
+    return f"{fmt(before[key])} → {fmt(after[key])}"
+
+
+def _learning_rows() -> list[str]:
+    rows = []
+    for name, label in [
+        ("ppo_learning_tool-discovery", "Tool discovery (calculator level 0)"),
+        ("ppo_learning_python", "Python"),
+        ("ppo_learning_wiki", "WikiSearch"),
+    ]:
+        r = _load(name)
+        if r is None or "test" not in r.get("measured_on", "test"):
+            continue
+        b, a = r["before"], r["after"]
+        cells = [
+            label,
+            f"SFT {r['sft_steps']} steps"
+            + (f", demos {json.dumps(r['sft_env_kwargs'])}" if r["sft_env_kwargs"] else ""),
+            f"{r['ppo_iterations']} × {r['ppo_config']['episodes_per_iteration']}",
+            f"{_arrow(b['greedy'], a['greedy'], 'success')} / "
+            f"{_arrow(b['sampled'], a['sampled'], 'success')}",
+            f"tool-call rate (greedy) {_arrow(b['greedy'], a['greedy'], 'tool_call_rate')}",
+            f"{r['minutes']['total']:.1f}",
+        ]
+        kinds = a["greedy"].get("success_by_kind")
+        if kinds:
+            cells[4] += "; greedy by kind: " + ", ".join(
+                f"{k} {_pct(b['greedy']['success_by_kind'][k])} → {_pct(v)}"
+                for k, v in kinds.items()
+            )
+        rows.append("| " + " | ".join(cells) + " |")
+    for level in (0, 1, 2):
+        r = _load(f"calculator_level{level}")
+        if r is None or "test" not in r:
+            continue
+        t = r["test"]
+        extra = ""
+        if "sft+more sft" in t:
+            extra = (
+                f"SFT alone for the same minutes: {_pct(t['sft+more sft']['greedy']['success'])}"
+                " greedy"
+            )
+        rows.append(
+            f"| Calculator level {level} | SFT {r['sft_steps']} steps ({r['model_size']}) | "
+            f"{r['ppo_iterations_done']} × {r['ppo_config']['episodes_per_iteration']} | "
+            f"{_arrow(t['sft']['greedy'], t['sft+ppo']['greedy'], 'success')} / "
+            f"{_arrow(t['sft']['sampled'], t['sft+ppo']['sampled'], 'success')} | {extra} | "
+            f"{r['minutes']['sft_plus_ppo']:.1f} |"
+        )
+    for name, label in [
+        ("ppo_learning_sentiment", "Sentiment, GPT-2"),
+        ("ppo_learning_sentiment-t5", "Sentiment, T5"),
+    ]:
+        r = _load(name)
+        if r is None or "test" not in r.get("measured_on", "test"):
+            continue
+        if "diversity_kept" not in r:  # a result from before the diversity metrics
+            continue
+        b, a, kept = r["before"], r["after"], r["diversity_kept"]
+        rows.append(
+            f"| {label} | SFT {r['sft_steps']} steps, mixed polarity | "
+            f"{r['ppo_iterations']} × {r['ppo_config']['episodes_per_iteration']} | "
+            f"mean positive score {_arrow(b['greedy'], a['greedy'], 'mean_reward', _num)} / "
+            f"{_arrow(b['sampled'], a['sampled'], 'mean_reward', _num)} | "
+            "kept of SFT's (greedy / sampled): unique answers "
+            f"{_pct(kept['greedy']['unique_answers'])} / {_pct(kept['sampled']['unique_answers'])},"
+            f" distinct-2 {_pct(kept['greedy']['distinct_2'])} / "
+            f"{_pct(kept['sampled']['distinct_2'])} | {r['minutes']['total']:.1f} |"
+        )
+    return rows
+
+
+def _num(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def main() -> int:
+    lines = [
+        "# Learning results",
+        "",
+        "Test split (200 items), greedy / sampled, before → after PPO; presets chosen on the "
+        "validation split (train items 0-199). Minutes: training on 2 CPU cores.",
+        "",
+        "| task | warm start | PPO (iterations × episodes) | success before → after "
+        "(greedy / sampled) | more | minutes |",
+        "|---|---|---|---|---|---|",
+        *_learning_rows(),
+    ]
+    r = _load("advantage_estimators")
+    if r is not None and "test" in r:
+        lines += [
+            "",
+            f"Advantage estimators, tool discovery, {r['ppo_minutes_each']} PPO minutes each "
+            "from one SFT start:",
+            "",
+            "| estimator | iterations | test greedy | test sampled | greedy tool-call rate |",
+            "|---|---|---|---|---|",
+        ]
+        for name, run in r["runs"].items():
+            t = r["test"][name]
+            lines.append(
+                f"| {name} | {run['iterations']} | {_pct(t['greedy']['success'])} | "
+                f"{_pct(t['sampled']['success'])} | {_pct(t['greedy']['tool_call_rate'])} |"
+            )
+    (RESULTS / "LEARNING.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
