@@ -71,6 +71,10 @@ class PPOConfig:
             (RLOO). Both are critic-free: the value head gets no loss. The return is the
             env reward plus the summed KL penalty, so the three estimators share one
             KL control. Each episode's advantage goes to all of its agent tokens.
+            From a sharp SFT start prefer "rloo" or "grpo": GAE's untrained value head
+            gives the early tokens every episode shares negative whitened advantages, and
+            that pulled a 98% calculator policy to 1% in five iterations
+            (benchmarks/results/calculator_levels_sweep.md).
 
     PPO losses
         gamma (1.0), lam (0.95): GAE discount and trace decay over agent tokens (TRL's).

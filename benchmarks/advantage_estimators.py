@@ -7,7 +7,7 @@ GRPO and RLOO collect groups of ``--group-size`` episodes per item (so an iterat
 drawn against training minutes, all three in one PNG, and the test split is read once
 per estimator at the end.
 
-    .venv/bin/python benchmarks/advantage_estimators.py   # ~15 min on 2 cores
+    .venv/bin/python benchmarks/advantage_estimators.py   # ~10 min on 2 cores
 
 Writes benchmarks/results/advantage_estimators.json, .md and .png.
 """
@@ -34,7 +34,7 @@ SOURCE = {"oracle_tool_rate": 0.3}
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=2.5, help="PPO minutes per estimator")
+    parser.add_argument("--minutes", type=float, default=1.5, help="PPO minutes per estimator")
     parser.add_argument("--sft-steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=64, help="episodes per iteration")
     parser.add_argument("--group-size", type=int, default=4, help="episodes per item (grpo, rloo)")
@@ -69,6 +69,7 @@ def main(argv=None) -> int:
             curve,
             minutes=args.minutes,
             eval_every=args.eval_every,
+            val_episodes=100,
         )
         print(
             f"{advantage}: {len(rows)} iterations in {minutes:.2f} min, validation {curve.success}",

@@ -202,7 +202,7 @@ def plot_curves(curves: list[Curve], path: Path, title: str, ylabel: str = "succ
     for curve in curves:
         ax.plot(curve.minutes, curve.success, marker="o", markersize=3, label=curve.label)
     ax.set_xlabel("training minutes (2 CPU cores; evaluations excluded)")
-    ax.set_ylabel(f"greedy {ylabel}, {VALIDATION_ITEMS} validation items")
+    ax.set_ylabel(f"greedy {ylabel}, validation items")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
