@@ -52,14 +52,13 @@ from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
-    gae_over_agent_tokens,
     global_mean,
-    group_advantages,
     kl_estimate,
     masked_mean,
     masked_whiten,
     minibatch_order,
     policy_loss,
+    token_advantages,
     value_loss,
 )
 from textgym.agents.ppo_stats import STAT_DOCS, UPDATE_STATS
@@ -132,16 +131,11 @@ class PPO:
             )
         self.parallel = parallel or SingleProcess()
         world = self.parallel.world_size
-        if self.config.episodes_per_iteration % world:
+        if self.config.episodes_per_iteration % (world * self.config.group_size):
             raise ValueError(
                 f"PPOConfig.episodes_per_iteration ({self.config.episodes_per_iteration}) must "
-                f"be a multiple of the number of processes ({world}): each collects a share"
-            )
-        if (self.config.episodes_per_iteration // world) % self.config.group_size:
-            raise ValueError(
-                f"each of the {world} processes collects whole groups: "
-                f"episodes_per_iteration / processes must be a multiple of group_size "
-                f"({self.config.group_size})"
+                f"be a multiple of the number of processes ({world}) times group_size "
+                f"({self.config.group_size}): each process collects whole groups"
             )
         # Every process starts from the main process's weights.
         self.parallel.broadcast_parameters(policy)
@@ -266,17 +260,10 @@ class PPO:
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
         # 4. Advantages over agent tokens only, then whitened over the (global) batch.
-        if cfg.advantage == "gae":
-            advantages, returns = gae_over_agent_tokens(
-                rewards, old_values * mask, mask, cfg.gamma, cfg.lam
-            )
-        else:
-            # Critic-free: the episode's return (env reward + summed KL penalty) against
-            # the other episodes of its item, on every one of its agent tokens. A group
-            # never spans processes, so this needs no collective call.
-            episode_return = rewards.sum(1)
-            episode_adv = group_advantages(episode_return, batch.groups, cfg.advantage)
-            advantages, returns = episode_adv[:, None] * mask, episode_return[:, None] * mask
+        # (A group never spans processes: the critic-free ones need no collective call.)
+        advantages, returns = token_advantages(
+            cfg.advantage, rewards, old_values, mask, batch.groups, cfg.gamma, cfg.lam
+        )
         (raw_adv_mean, returns_mean), _ = global_mean(par, torch.stack([advantages, returns]), mask)
         if cfg.whiten_advantages:
             advantages = masked_whiten(advantages, mask, all_reduce=par.all_reduce_sum)

@@ -26,6 +26,7 @@ __all__ = [
     "masked_whiten",
     "gae_over_agent_tokens",
     "group_advantages",
+    "token_advantages",
     "ADVANTAGE_ESTIMATORS",
     "policy_loss",
     "value_loss",
@@ -169,6 +170,26 @@ def group_advantages(returns: torch.Tensor, groups: torch.Tensor, kind: str) -> 
     squares = torch.zeros(len(labels)).index_add_(0, index, (returns - mean).pow(2))
     std = (squares / (n - 1)).sqrt()[index]
     return (returns - mean) / (std + 1e-4)
+
+
+def token_advantages(
+    kind: str,
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    groups: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(advantages, returns)`` on every agent token under estimator ``kind``: GAE with
+    the values, or, critic-free, each episode's return (its summed per-token rewards: the
+    env reward and the KL penalty) against its group (:func:`group_advantages`), put on
+    each of its agent tokens."""
+    if kind == "gae":
+        return gae_over_agent_tokens(rewards, values * mask, mask, gamma, lam)
+    episode_return = rewards.sum(1)
+    episode_adv = group_advantages(episode_return, groups, kind)
+    return episode_adv[:, None] * mask, episode_return[:, None] * mask
 
 
 def policy_loss(

@@ -1,6 +1,7 @@
 """The learning table, made from the result files (never typed by hand).
 
-    .venv/bin/python benchmarks/learning_report.py   # writes benchmarks/results/LEARNING.md
+    .venv/bin/python benchmarks/learning_report.py            # benchmarks/results/LEARNING.md
+    .venv/bin/python benchmarks/learning_report.py --readme   # and the README's copy
 
 Reads what the learning benchmarks wrote to benchmarks/results/ and skips what is missing.
 """
@@ -130,6 +131,14 @@ def main() -> int:
             )
     (RESULTS / "LEARNING.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if "--readme" in sys.argv[1:]:
+        readme = RESULTS.parent.parent / "README.md"
+        text = readme.read_text()
+        start = text.index("<!-- learning-table")
+        start = text.index("\n", start) + 1
+        end = text.index("<!-- /learning-table -->")
+        tables = "\n".join(lines[4:])  # without the title and the preamble
+        readme.write_text(text[:start] + tables + "\n" + text[end:])
     return 0
 
 

@@ -9,7 +9,7 @@ import torch
 
 from textgym import make_tokenizer
 from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
-from textgym.agents.ppo_math import group_advantages
+from textgym.agents.ppo_math import group_advantages, token_advantages
 from textgym.agents.rollouts import EpisodeRecord, collect_episodes
 
 V = len(make_tokenizer())
@@ -47,6 +47,19 @@ def test_a_group_of_equal_returns_has_no_advantage():
     groups = torch.tensor([0, 0, 0, 1, 1, 1])
     for kind in ("grpo", "rloo"):
         assert group_advantages(returns, groups, kind).abs().max() == 0.0
+
+
+def test_the_episode_advantage_goes_on_every_agent_token_and_nowhere_else():
+    mask = torch.tensor([[0, 1, 1, 0, 1], [0, 1, 0, 0, 0]], dtype=torch.float32)
+    rewards = torch.zeros(2, 5)
+    rewards[0, 4], rewards[1, 1] = 1.0, 0.0  # the env reward on each last agent token
+    rewards[0, 2] = -0.25  # a KL penalty on one token: part of the episode's return
+    adv, returns = token_advantages(
+        "rloo", rewards, torch.zeros(2, 5), mask, torch.tensor([0, 0]), 1.0, 0.95
+    )
+    # Returns 0.75 and 0: leave-one-out advantages +0.75 and -0.75.
+    assert adv.tolist() == [[0, 0.75, 0.75, 0, 0.75], [0, -0.75, 0, 0, 0]]
+    assert returns.tolist() == [[0, 0.75, 0.75, 0, 0.75], [0, 0, 0, 0, 0]]
 
 
 def test_groups_need_two_episodes_and_a_known_estimator():
