@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import sys
 import time
@@ -40,7 +39,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from learning_runs import scores
+from learning_runs import machine, scores
 
 import textgym
 from textgym.agents import PolicyAgent, PPOConfig, SFTConfig
@@ -308,12 +307,7 @@ def main(argv=None) -> int:
             "ppo": round(ppo_minutes, 2),
             "total": round((time.perf_counter() - started) / 60, 2),
         },
-        "machine": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-            "threads": torch.get_num_threads(),
-        },
+        "machine": machine(),
         "textgym": textgym.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
