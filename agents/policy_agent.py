@@ -27,7 +27,9 @@ class PolicyAgent:
             checkpoint, or a folder of runs
             (:func:`~textgym.agents.model_paths.resolve_model_dir` says which model).
         temperature: 0 (default) decodes greedily; > 0 samples, seeded per episode.
-        max_new_tokens: cap per turn (also capped by the env's ``max_turn_tokens``).
+        max_new_tokens: cap per turn; default (``None``) the env's ``max_turn_tokens``,
+            so a turn the env accepts is never cut short (a Python program runs to
+            hundreds of tokens). A larger value is capped at the env's.
     """
 
     def __init__(
@@ -36,7 +38,7 @@ class PolicyAgent:
         policy: ValueHeadLM | str | os.PathLike,
         *,
         temperature: float = 0.0,
-        max_new_tokens: int = 64,
+        max_new_tokens: int | None = None,
         seed: int = 0,
     ):
         if not isinstance(policy, ValueHeadLM):
@@ -46,7 +48,10 @@ class PolicyAgent:
             raise ValueError("the model's vocabulary is smaller than the env's; resize it")
         self.policy = policy
         self.temperature = temperature
-        self.max_new_tokens = min(max_new_tokens, self.spec.max_turn_tokens)
+        cap = self.spec.max_turn_tokens
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
+        self.max_new_tokens = cap if max_new_tokens is None else min(max_new_tokens, cap)
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.max_positions = getattr(policy.config, "n_positions", None)

@@ -35,6 +35,9 @@ class SFTConfig:
     demonstrations (2000): oracle episodes drawn from the train split.
     model_size ("tiny"): the model built from a config when there is no init model:
         "tiny" (2 layers, 128 wide) or "small" (4 layers, 256 wide).
+    lr_schedule ("constant"): "constant", or "linear" decay to 0 over ``steps``. At a
+        constant 1e-3 a long run ends wherever the last noisy steps left it (calculator
+        level 1, validation at steps 1333 / 2666 / 4000: 96%, 92%, 91%); decay settles it.
     """
 
     steps: int = 300
@@ -43,6 +46,7 @@ class SFTConfig:
     seed: int = 0
     demonstrations: int = 2000
     model_size: str = "tiny"
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         require_positive_ints(self, ("steps", "batch_size", "demonstrations"))
@@ -53,6 +57,10 @@ class SFTConfig:
             )
         if not self.learning_rate > 0:
             raise ValueError("SFTConfig.learning_rate must be > 0")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ValueError(
+                f"SFTConfig.lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}"
+            )
 
 
 def oracle_demonstrations(
@@ -83,6 +91,10 @@ def sft(
         raise ValueError("sft needs at least one demonstration")
     gen = torch.Generator().manual_seed(cfg.seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
+    decay = cfg.lr_schedule == "linear"
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: max(0.0, 1.0 - step / cfg.steps) if decay else 1.0
+    )
     policy.eval()  # no dropout anywhere; see tiny_gpt2_config
     losses = []
     bar = tqdm(range(cfg.steps), desc="sft", disable=not progress)
@@ -105,6 +117,7 @@ def sft(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
+        scheduler.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if callback is not None:

@@ -68,6 +68,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model-size", help="default: the preset's")
     parser.add_argument("--sft-steps", type=int, help="default: the preset's")
     parser.add_argument("--ppo-iterations", type=int, help="default: the preset's")
+    parser.add_argument(
+        "--sft-lr-schedule", choices=("constant", "linear"), help="default: the preset's"
+    )
     parser.add_argument("--ppo-minutes", type=float, help="stop PPO after this many minutes")
     parser.add_argument("--batch", type=int, default=64, help="episodes per PPO iteration")
     parser.add_argument("--eval-every", type=int, default=10, help="PPO iterations per point")
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
     env_kwargs = {"level": args.level}
     env = gym.make(ENV_ID, **env_kwargs)
 
-    sft_config = SFTConfig(steps=sft_steps, model_size=size)
+    schedule = args.sft_lr_schedule or preset.get("sft_lr_schedule", "constant")
+    sft_config = SFTConfig(steps=sft_steps, model_size=size, lr_schedule=schedule)
     policy = new_policy(env, size)
     start = Curve("SFT")
     sft_minutes = timed_sft(
@@ -176,6 +180,7 @@ def main(argv=None) -> int:
         "env_kwargs": env_kwargs,
         "model_size": size,
         "sft_steps": sft_steps,
+        "sft_lr_schedule": schedule,
         "ppo_config": config.to_dict(),
         "ppo_iterations_done": len(rows),
         "minutes": {

@@ -49,6 +49,9 @@ from textgym.agents.train import train_ppo, train_sft
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+#: The critic-free setting of the calculator levels (calculator_levels.py).
+_GROUPED = {"advantage": "rloo", "group_size": 4, "learning_rate": 3e-5}
+
 #: Per-env settings. ``sft_env_kwargs`` configure the env the demonstrations come from.
 PRESETS: dict[str, dict[str, Any]] = {
     # Tool discovery: the demonstrations call the calculator on only 30% of the items and
@@ -81,21 +84,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # SFT on oracle episodes (every one calls the tool), then PPO; success is reported per
     # task family (Python) and for single- and multi-hop questions (WikiSearch).
+    # Both use RLOO in groups of 4 at lr 3e-5, as the calculator levels do: GAE from an
+    # untrained value head pulled the SFT policy apart (calculator_levels_sweep.md; on
+    # Python it collapsed to one-token answers with no tool call).
     "python": {
         "env_id": "TextEnv-Python-v0",
-        "sft_steps": 600,
+        "sft_steps": 1200,
+        "sft_lr_schedule": "linear",
         "demonstrations": 2000,
         "sft_env_kwargs": {},
-        "iterations": 40,
-        "ppo": {"max_new_tokens": 96},
+        "iterations": 60,
+        # The longest oracle program (the prime sieve) is 263 tokens.
+        "ppo": {"max_new_tokens": 320, **_GROUPED},
     },
     "wiki": {
         "env_id": "TextEnv-WikiSearch-v0",
-        "sft_steps": 600,
+        "sft_steps": 2000,
+        "sft_lr_schedule": "linear",
         "demonstrations": 2000,
         "sft_env_kwargs": {},
         "iterations": 40,
-        "ppo": {},
+        "ppo": dict(_GROUPED),
     },
     "sentiment": {
         "env_id": "TextEnv-Sentiment-v0",
@@ -103,7 +112,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "demonstrations": 1000,
         "sft_env_kwargs": {"oracle_polarity": "mixed"},
         "iterations": 100,
-        "ppo": {},
+        # The env's whole turn (96): at PPOConfig's default 48 the longer reviews were cut
+        # before their end, and PPO learned to write short ones.
+        "ppo": {"max_new_tokens": 96},
     },
     "sentiment-t5": {
         "env_id": "TextEnv-Sentiment-v0",
@@ -114,7 +125,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "iterations": 100,
         # A stronger per-token KL penalty and an entropy bonus: with the defaults the
         # T5 reached its reward by writing one review for every prompt.
-        "ppo": {"init_kl_coef": 0.2, "ent_coef": 0.01},
+        "ppo": {"init_kl_coef": 0.2, "ent_coef": 0.01, "max_new_tokens": 96},
     },
 }
 
@@ -214,7 +225,10 @@ def main(argv=None) -> int:
     parser.add_argument("--env", choices=sorted(PRESETS), default="calculator")
     parser.add_argument("--sft-steps", type=int, help="default: the preset's")
     parser.add_argument("--iterations", type=int, help="default: the preset's")
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument(
+        "--lr", type=float, help="PPO learning rate (default: the preset's, else 1e-4)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--episodes", type=int, default=200, help="test items per eval")
     parser.add_argument(
@@ -244,7 +258,7 @@ def main(argv=None) -> int:
     env_id = preset["env_id"]
     sft_steps = args.sft_steps or preset["sft_steps"]
     iterations = args.iterations or preset["iterations"]
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     out = Path(args.out or f"runs/bench_ppo_{args.env}{args.tag}")
     name = f"ppo_learning_{args.env}{args.tag}"
     if args.report_test:
@@ -256,7 +270,11 @@ def main(argv=None) -> int:
     if moved is not None:
         print(f"moved the previous run in {out} to {moved}", flush=True)
 
-    sft_config = SFTConfig(steps=sft_steps, demonstrations=preset["demonstrations"])
+    sft_config = SFTConfig(
+        steps=sft_steps,
+        demonstrations=preset["demonstrations"],
+        lr_schedule=preset.get("sft_lr_schedule", "constant"),
+    )
     arch = preset.get("arch", "causal")
     sft_dir = train_sft(
         env_id,
@@ -275,10 +293,15 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     config = PPOConfig(
         episodes_per_iteration=args.batch,
-        learning_rate=args.lr,
         total_iterations=iterations,
         checkpoint_every=0,
-        **{"mini_batch_size": 16, **preset["ppo"], **overrides(args.set or [])},
+        **{
+            "mini_batch_size": 16,
+            "learning_rate": 1e-4,
+            **preset["ppo"],
+            **({"learning_rate": args.lr} if args.lr else {}),
+            **overrides(args.set or []),
+        },
     )
     _, rows = train_ppo(env_id, out / "ppo", config, init=sft_dir, progress=True)
     ppo_minutes = (time.perf_counter() - t0) / 60
@@ -292,6 +315,7 @@ def main(argv=None) -> int:
         "measured_on": "validation (train items)" if args.validation else "test split",
         "test_episodes": args.episodes,
         "sft_steps": sft_steps,
+        "sft_lr_schedule": sft_config.lr_schedule,
         "sft_env_kwargs": preset["sft_env_kwargs"],
         "ppo_iterations": iterations,
         "ppo_config": config.to_dict(),

@@ -66,7 +66,9 @@ class PythonEnv(TextEnv):
 
     ## Version History
 
-    - v0: initial release.
+    - v0: initial release. The oracle's word-problem programs assign only the numbers
+      the question states (earlier ones also set an unused third number); questions,
+      answers and the test-split hash are unchanged.
     """
 
     def __init__(

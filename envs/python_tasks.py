@@ -15,6 +15,7 @@ running every test-split program in the sandbox.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -229,7 +230,12 @@ def _word(rng: random.Random, level: int) -> tuple[str, str, str]:
         if not template.valid(a, b, c):
             continue
         text = template.text.format(n=rng.choice(_NAMES), t=rng.choice(_THINGS), a=a, b=b, c=c)
-        program = f"a, b, c = {a}, {b}, {c}\nprint({template.program})"
+        # Only the numbers the program uses: a value the question never states could not
+        # be imitated, only guessed.
+        names = [v for v in "abc" if re.search(rf"\b{v}\b", template.program)]
+        values = {"a": a, "b": b, "c": c}
+        assign = f"{', '.join(names)} = {', '.join(str(values[v]) for v in names)}"
+        program = f"{assign}\nprint({template.program})"
         return text, str(template.answer(a, b, c)), program
 
 

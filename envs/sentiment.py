@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from textgym.env import TextEnv
-from textgym.envs.sentiment_data import continuation, opening
+from textgym.envs.sentiment_data import continuation, opening, title_of
 from textgym.task import Task, TaskItem, ToolCall
 from textgym.tokenizer import SUBMIT
 from textgym.tools.sentiment import Scorer, SentimentTool, make_scorer
@@ -119,7 +119,7 @@ class SentimentTask(Task):
         else:
             positive = self.target == "positive"
         rng = random.Random(f"sentiment-oracle|{item.split}|{item.index}|{item.question}")
-        return continuation(rng, positive) + SUBMIT
+        return continuation(rng, positive, title_of(item.question)) + SUBMIT
 
 
 class SentimentEnv(TextEnv):
@@ -173,7 +173,9 @@ class SentimentEnv(TextEnv):
 
     ## Version History
 
-    - v0: initial release.
+    - v0: initial release. The oracle's continuations were later composed (adjective,
+      aspect, the opening's film title) so that one polarity has thousands of forms, not
+      40; prompts, scoring and the test-split hash are unchanged.
     """
 
     def __init__(

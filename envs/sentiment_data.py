@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 __all__ = [
     "opening",
     "continuation",
+    "title_of",
     "review_openings",
     "review_corpus",
     "load_openings",
@@ -160,6 +162,42 @@ _NEGATIVE = (
     "it is one of the worst films of the year",
     "the direction is sloppy and the visuals are ugly",
 )
+_POSITIVE_ADJECTIVES = (
+    "wonderful",
+    "brilliant",
+    "superb",
+    "excellent",
+    "delightful",
+    "beautiful",
+    "gorgeous",
+    "perfect",
+    "charming",
+    "great",
+)
+_NEGATIVE_ADJECTIVES = (
+    "terrible",
+    "awful",
+    "boring",
+    "dull",
+    "ugly",
+    "stupid",
+    "lazy",
+    "annoying",
+    "weak",
+    "horrible",
+)
+_ASPECTS = (
+    "acting",
+    "story",
+    "script",
+    "score",
+    "cast",
+    "ending",
+    "direction",
+    "camera work",
+    "dialogue",
+    "pacing",
+)
 _POSITIVE_CODAS = ("Highly recommended.", "A must see.", "Great fun.", "Truly excellent.")
 _NEGATIVE_CODAS = ("Avoid it.", "Not worth it.", "A total waste.", "Very disappointing.")
 
@@ -176,11 +214,36 @@ def opening(rng: random.Random) -> str:
     )
 
 
-def continuation(rng: random.Random, positive: bool) -> str:
-    """A short continuation of clear polarity: one clause and a coda."""
-    clause = rng.choice(_POSITIVE if positive else _NEGATIVE)
-    coda = rng.choice(_POSITIVE_CODAS if positive else _NEGATIVE_CODAS)
-    return f" {clause}. {coda}"
+def continuation(rng: random.Random, positive: bool, title: str | None = None) -> str:
+    """A short continuation of clear polarity, at most 90 bytes.
+
+    A fifth are one of ten fixed clauses and a coda; the rest are composed, ``"{title} is
+    a {adjective} film, and the {aspect} is {adjective}."``, naming the review's film
+    (``title``; ``"it"`` without one). Composed, one polarity alone has thousands of
+    forms, and they depend on the prompt, so a policy trained toward one polarity can
+    stay as varied as the mixed demonstrations, greedy or sampled.
+    """
+    if rng.random() < 0.2:
+        clause = rng.choice(_POSITIVE if positive else _NEGATIVE)
+        coda = rng.choice(_POSITIVE_CODAS if positive else _NEGATIVE_CODAS)
+        return f" {clause}. {coda}"
+    adjectives = _POSITIVE_ADJECTIVES if positive else _NEGATIVE_ADJECTIVES
+    first, second = rng.choice(adjectives), rng.choice(adjectives)
+    article = "an" if first[0] in "aeiou" else "a"
+    noun = rng.choice(("film", "movie"))
+    return (
+        f" {title or 'it'} is {article} {first} {noun}, and the {rng.choice(_ASPECTS)} is {second}."
+    )
+
+
+#: A film title as :func:`opening` writes it ("The Quiet Harbor").
+_TITLE = re.compile(r"\bThe [A-Z][a-z]+ [A-Z][a-z]+\b")
+
+
+def title_of(text: str) -> str | None:
+    """The generated film title in an opening, or None (custom prompts may have none)."""
+    match = _TITLE.search(text)
+    return match.group(0) if match else None
 
 
 def review_openings(n: int, seed: int = 0) -> list[str]:
@@ -201,7 +264,8 @@ def review_corpus(n: int, seed: int = 0) -> list[dict[str, Any]]:
     for index in range(n):
         rng = random.Random(f"sentiment-review|{seed}|{index}")
         positive = rng.random() < 0.5
-        text = opening(rng) + continuation(rng, positive)
+        text = opening(rng)
+        text += continuation(rng, positive, title_of(text))
         reviews.append({"text": text, "positive": positive})
     return reviews
 

@@ -143,6 +143,30 @@ def test_sft_learns_agent_tokens_only():
     ) == [0.0, 0.0]
 
 
+def test_sft_linear_schedule_decays_the_step_to_zero():
+    """Under ``lr_schedule="linear"`` the last of N steps moves the weights about 1/N as
+    far as a constant-rate step does (Adam's steps scale with the rate)."""
+    env = gym.make("TextEnv-Calculator-v0")
+    demos = oracle_demonstrations(env, 8, progress=False)
+
+    def last_step_size(schedule: str) -> float:
+        policy = tiny_policy(n_positions=512)
+        before = {}
+
+        def callback(step: int, loss: float) -> None:
+            if step == 9:
+                before.update({n: p.detach().clone() for n, p in policy.named_parameters()})
+
+        config = SFTConfig(steps=10, batch_size=4, demonstrations=8, lr_schedule=schedule)
+        sft(policy, demos, config, progress=False, callback=callback)
+        moved = [(p.detach() - before[n]).norm() for n, p in policy.named_parameters()]
+        return float(torch.stack(moved).norm())
+
+    assert last_step_size("linear") < 0.3 * last_step_size("constant")
+    with pytest.raises(ValueError, match="lr_schedule must be"):
+        SFTConfig(lr_schedule="cosine")
+
+
 def magic_config() -> PPOConfig:
     """PPO settings for the learning checks on ThirdParty-Magic-v0 (also used by
     tests/test_seq2seq.py): no KL penalty, a large step."""

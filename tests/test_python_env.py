@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+import re
 
 import gymnasium as gym
 import pytest
 
 import textgym
-from textgym.agents import OracleAgent, RandomAgent
+from textgym.agents import OracleAgent, PolicyAgent, RandomAgent, ValueHeadLM, tiny_gpt2_config
 from textgym.envs.python_tasks import ALGORITHMS, WORD_TEMPLATES, PythonTask
 from textgym.sandbox import RunResult, Sandbox, SandboxError
 from textgym.sandbox import pool as pool_module
@@ -144,3 +145,29 @@ def test_closing_the_env_releases_its_workers():
     env.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_word_problem_programs_use_only_the_numbers_the_question_states():
+    """A program that set a number the question never gives could only be guessed by an
+    imitating model, never copied."""
+    task = PythonTask(level=1, word_share=1.0, seed=0)
+    for i in range(100):
+        item = task.item("train", i)
+        assigned = item.data["program"].split("\n", 1)[0].split("=", 1)[1]
+        numbers = re.findall(r"\d+", assigned)
+        assert numbers and all(re.search(rf"\b{n}\b", item.question) for n in numbers)
+
+
+def test_policy_agent_turns_run_to_the_envs_cap_by_default(env):
+    """The oracle's longest programs run past 64 tokens; the agent's default cap is the
+    env's ``max_turn_tokens``, a smaller one is kept, a larger one is capped."""
+    policy = ValueHeadLM.from_config(
+        tiny_gpt2_config(len(textgym.make_tokenizer()), n_layer=1, n_embd=16, n_head=2)
+    )
+    cap = env.unwrapped.max_turn_tokens
+    assert cap > 64
+    assert PolicyAgent(env, policy).max_new_tokens == cap
+    assert PolicyAgent(env, policy, max_new_tokens=10).max_new_tokens == 10
+    assert PolicyAgent(env, policy, max_new_tokens=10 * cap).max_new_tokens == cap
+    with pytest.raises(ValueError, match="max_new_tokens must be positive"):
+        PolicyAgent(env, policy, max_new_tokens=0)

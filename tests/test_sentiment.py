@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 import textgym
 from textgym.agents import OracleAgent, RandomAgent
 from textgym.envs.sentiment import SentimentTask, degeneration_metrics
-from textgym.envs.sentiment_data import load_openings, review_corpus, review_openings
+from textgym.envs.sentiment_data import (
+    load_openings,
+    review_corpus,
+    review_openings,
+    title_of,
+)
 from textgym.tools.sentiment import (
     ClassifierScorer,
     Scorer,
@@ -205,6 +210,28 @@ def test_positive_oracle_scores_well_above_random_text():
     random = textgym.evaluate(env, RandomAgent(env), episodes=200, progress=False)
     assert oracle.success_rate == 1.0 and oracle.mean_reward > 0.7
     assert abs(random.mean_reward) < 0.05 and random.success_rate < 0.02
+    env.close()
+
+
+def test_one_polarity_of_the_oracle_is_varied_and_names_the_film(vader):
+    """A policy pushed toward one polarity can stay diverse only if that polarity of the
+    demonstrations is: the positive oracle writes a different continuation for nearly
+    every test item, names the opening's film, fits the env's turn, and reads positive."""
+    env = gym.make("TextEnv-Sentiment-v0")
+    task, oracle = env.unwrapped.task, OracleAgent(env)
+    texts = []
+    for index in range(200):
+        obs, info = env.reset(options={"split": "test", "index": index})
+        action = oracle.act(obs, info)
+        assert len(action) <= env.unwrapped.max_turn_tokens
+        texts.append(env.unwrapped.tokenizer.decode(action[:-1]))
+        title = title_of(task.item("test", index).question)
+        if title and title in texts[-1]:
+            assert vader(texts[-1]) >= 0.5
+    assert len(set(texts)) >= 170
+    assert sum(bool(title_of(text)) for text in texts) >= 80
+    assert title_of("I watched The Quiet Harbor last night, and") == "The Quiet Harbor"
+    assert title_of("About the new thriller from Ana Ortiz:") is None
     env.close()
 
 
