@@ -55,8 +55,8 @@ from textgym.agents.ppo_math import (
     global_mean,
     kl_estimate,
     masked_mean,
-    masked_whiten,
     minibatch_order,
+    normalise_advantages,
     policy_loss,
     token_advantages,
     value_loss,
@@ -259,14 +259,17 @@ class PPO:
         rows = torch.arange(len(batch))[has_action]
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
-        # 4. Advantages over agent tokens only, then whitened over the (global) batch.
+        # 4. Advantages over agent tokens only, then normalised over the (global) batch:
+        # whitened under GAE, only scaled under the critic-free ones (their groups centre).
         # (A group never spans processes: the critic-free ones need no collective call.)
         advantages, returns = token_advantages(
             cfg.advantage, rewards, old_values, mask, batch.groups, cfg.gamma, cfg.lam
         )
         (raw_adv_mean, returns_mean), _ = global_mean(par, torch.stack([advantages, returns]), mask)
         if cfg.whiten_advantages:
-            advantages = masked_whiten(advantages, mask, all_reduce=par.all_reduce_sum)
+            advantages = normalise_advantages(
+                cfg.advantage, advantages, mask, all_reduce=par.all_reduce_sum
+            )
         t2 = time.perf_counter()
 
         # 5. The PPO update.

@@ -81,8 +81,10 @@ class PPOConfig:
         clip_range (0.2), clip_range_value (0.2): policy and value clipping (TRL's).
         vf_coef (0.1): value-loss weight (TRL's).
         ent_coef (0.0): entropy bonus weight (TRL has none; entropy is still logged).
-        whiten_advantages (True): masked whitening of advantages over agent tokens (every
-            estimator).
+        whiten_advantages (True): normalise advantages over agent tokens: whitened under
+            GAE; under "grpo" and "rloo" divided by their RMS only, since a mean shift
+            over tokens would push the tokens a group shares (ppo_math.masked_rescale;
+            it cost Python's prime-sieve items 100% -> 0%).
         ratio_threshold (10.0): a minibatch whose mean ratio exceeds this is skipped
             (TRL's safeguard against a diverging update).
         early_stopping (True), target_kl (0.1): stop the epochs of an iteration once the
@@ -155,8 +157,7 @@ class PPOConfig:
         require_positive_ints(self, positive_ints)
         if self.advantage not in ADVANTAGE_ESTIMATORS:
             raise ValueError(
-                f"PPOConfig.advantage must be one of {ADVANTAGE_ESTIMATORS}, "
-                f"got {self.advantage!r}"
+                f"PPOConfig.advantage must be one of {ADVANTAGE_ESTIMATORS}, got {self.advantage!r}"
             )
         if self.advantage != "gae" and self.group_size < 2:
             raise ValueError(

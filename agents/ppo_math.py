@@ -22,6 +22,8 @@ __all__ = [
     "token_logprobs",
     "entropy_from_logits",
     "kl_estimate",
+    "masked_rescale",
+    "normalise_advantages",
     "masked_mean",
     "masked_whiten",
     "gae_over_agent_tokens",
@@ -170,6 +172,38 @@ def group_advantages(returns: torch.Tensor, groups: torch.Tensor, kind: str) -> 
     squares = torch.zeros(len(labels)).index_add_(0, index, (returns - mean).pow(2))
     std = (squares / (n - 1)).sqrt()[index]
     return (returns - mean) / (std + 1e-4)
+
+
+def masked_rescale(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``x`` divided by the root mean square of its masked entries: unit scale, no shift.
+
+    The critic-free estimators' normaliser. Their advantages sum to zero within each
+    group, so the tokens a group's episodes share get no net push. Subtracting a mean
+    over *tokens*, as whitening does, breaks that when episodes differ in length: every
+    token gets the same shift, and a group of long episodes (a 263-token prime sieve on
+    Python) is pushed as one. A single positive scale keeps every group's sum zero."""
+    reduce = all_reduce or (lambda t: t)
+    mask = mask.to(x.dtype)
+    square, count = reduce(torch.stack([(x.pow(2) * mask).sum(), mask.sum()]))
+    out = x * torch.rsqrt(square / count.clamp(min=1.0) + 1e-8)
+    return torch.where(mask.bool(), out, x)
+
+
+def normalise_advantages(
+    kind: str,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Whitening (:func:`masked_whiten`) for GAE; a scale only (:func:`masked_rescale`)
+    for the critic-free estimators, whose group baseline already centres them."""
+    if kind == "gae":
+        return masked_whiten(advantages, mask, all_reduce=all_reduce)
+    return masked_rescale(advantages, mask, all_reduce=all_reduce)
 
 
 def token_advantages(

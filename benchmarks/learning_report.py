@@ -41,7 +41,7 @@ def _learning_rows() -> list[str]:
         b, a = r["before"], r["after"]
         cells = [
             label,
-            f"SFT {r['sft_steps']} steps"
+            f"SFT {r['sft_steps']} steps{_decay(r)}"
             + (f", demos {json.dumps(r['sft_env_kwargs'])}" if r["sft_env_kwargs"] else ""),
             f"{r['ppo_iterations']} × {r['ppo_config']['episodes_per_iteration']}",
             f"{_arrow(b['greedy'], a['greedy'], 'success')} / "
@@ -68,7 +68,8 @@ def _learning_rows() -> list[str]:
                 " greedy"
             )
         rows.append(
-            f"| Calculator level {level} | SFT {r['sft_steps']} steps ({r['model_size']}) | "
+            f"| Calculator level {level} | SFT {r['sft_steps']} steps{_decay(r)} "
+            f"({r['model_size']}) | "
             f"{r['ppo_iterations_done']} × {r['ppo_config']['episodes_per_iteration']} | "
             f"{_arrow(t['sft']['greedy'], t['sft+ppo']['greedy'], 'success')} / "
             f"{_arrow(t['sft']['sampled'], t['sft+ppo']['sampled'], 'success')} | {extra} | "
@@ -95,6 +96,10 @@ def _learning_rows() -> list[str]:
             f"{_pct(kept['sampled']['distinct_2'])} | {r['minutes']['total']:.1f} |"
         )
     return rows
+
+
+def _decay(result: dict) -> str:
+    return ", lr decayed linearly" if result.get("sft_lr_schedule") == "linear" else ""
 
 
 def _num(x: float) -> str:

@@ -9,7 +9,12 @@ import torch
 
 from textgym import make_tokenizer
 from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
-from textgym.agents.ppo_math import group_advantages, token_advantages
+from textgym.agents.ppo_math import (
+    group_advantages,
+    masked_whiten,
+    normalise_advantages,
+    token_advantages,
+)
 from textgym.agents.rollouts import EpisodeRecord, collect_episodes
 
 V = len(make_tokenizer())
@@ -21,6 +26,30 @@ def tiny_policy(seed=0):
 
 
 # ---- the estimators against hand-computed values -------------------------------------
+
+
+def test_critic_free_advantages_are_scaled_not_shifted_so_groups_stay_zero_sum():
+    """A group of long episodes whose failure ran longer than its success (a program,
+    then garbage), and a group of short ones. Whitening over tokens shifts every token by
+    the token mean, so the tokens the long group shares get a net push; the critic-free
+    normaliser only scales, and each group's shared tokens still net to zero."""
+    lengths = [200, 300, 10, 10]
+    mask = torch.zeros(4, 300)
+    for row, n in enumerate(lengths):
+        mask[row, :n] = 1.0
+    rewards = torch.zeros(4, 300)
+    for row, r in enumerate([1.0, 0.0, 1.0, 0.0]):
+        rewards[row, lengths[row] - 1] = r
+    groups = torch.tensor([0, 0, 1, 1])
+    adv, _ = token_advantages("rloo", rewards, torch.zeros(4, 300), mask, groups, 1.0, 0.95)
+    # Shared tokens: position 0 of the long group's two episodes.
+    scaled = normalise_advantages("rloo", adv, mask)
+    assert float(scaled[0, 0] + scaled[1, 0]) == pytest.approx(0.0, abs=1e-6)
+    rms = float((scaled.pow(2) * mask).sum() / mask.sum()) ** 0.5
+    assert rms == pytest.approx(1.0, rel=1e-4)
+    whitened = masked_whiten(adv, mask)
+    assert abs(float(whitened[0, 0] + whitened[1, 0])) > 1e-3  # the shift the fix avoids
+    assert torch.equal(normalise_advantages("gae", adv, mask), whitened)
 
 
 def test_grpo_normalises_by_the_mean_and_unbiased_std_of_the_group():
