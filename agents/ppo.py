@@ -260,7 +260,7 @@ class PPO:
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
         # 4. Advantages over agent tokens only, then normalised over the (global) batch:
-        # whitened under GAE, only scaled under the critic-free ones (their groups centre).
+        # whitened, or for the critic-free ones optionally only scaled (advantage_norm).
         # (A group never spans processes: the critic-free ones need no collective call.)
         advantages, returns = token_advantages(
             cfg.advantage, rewards, old_values, mask, batch.groups, cfg.gamma, cfg.lam
@@ -268,7 +268,7 @@ class PPO:
         (raw_adv_mean, returns_mean), _ = global_mean(par, torch.stack([advantages, returns]), mask)
         if cfg.whiten_advantages:
             advantages = normalise_advantages(
-                cfg.advantage, advantages, mask, all_reduce=par.all_reduce_sum
+                advantages, mask, cfg.advantage_norm, all_reduce=par.all_reduce_sum
             )
         t2 = time.perf_counter()
 

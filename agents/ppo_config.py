@@ -81,10 +81,13 @@ class PPOConfig:
         clip_range (0.2), clip_range_value (0.2): policy and value clipping (TRL's).
         vf_coef (0.1): value-loss weight (TRL's).
         ent_coef (0.0): entropy bonus weight (TRL has none; entropy is still logged).
-        whiten_advantages (True): normalise advantages over agent tokens: whitened under
-            GAE; under "grpo" and "rloo" divided by their RMS only, since a mean shift
-            over tokens would push the tokens a group shares (ppo_math.masked_rescale;
-            it cost Python's prime-sieve items 100% -> 0%).
+        whiten_advantages (True): normalise advantages over agent tokens, as
+            ``advantage_norm`` says.
+        advantage_norm ("whiten"): "whiten" (mean and std over agent tokens, every
+            estimator; TRL's) or, for "grpo" and "rloo" only, "scale": divided by their
+            RMS, no shift. Their group baselines sum to zero within a group, so the
+            tokens a group shares get no net push; a mean shift over tokens breaks that
+            when episodes differ in length (ppo_math.masked_rescale).
         ratio_threshold (10.0): a minibatch whose mean ratio exceeds this is skipped
             (TRL's safeguard against a diverging update).
         early_stopping (True), target_kl (0.1): stop the epochs of an iteration once the
@@ -131,6 +134,7 @@ class PPOConfig:
     vf_coef: float = 0.1
     ent_coef: float = 0.0
     whiten_advantages: bool = True
+    advantage_norm: str = "whiten"
     ratio_threshold: float = 10.0
     early_stopping: bool = True
     target_kl: float = 0.1
@@ -191,6 +195,15 @@ class PPOConfig:
         if self.lr_schedule not in ("constant", "linear"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}"
+            )
+        if self.advantage_norm not in ("whiten", "scale"):
+            raise ValueError(
+                f"advantage_norm must be 'whiten' or 'scale', got {self.advantage_norm!r}"
+            )
+        if self.advantage_norm == "scale" and self.advantage == "gae":
+            raise ValueError(
+                "advantage_norm='scale' is for the critic-free estimators (grpo, rloo); "
+                "GAE's advantages are not centred and need whitening"
             )
         if self.init_kl_coef < 0 or self.vf_coef < 0 or self.ent_coef < 0:
             raise ValueError("init_kl_coef, vf_coef and ent_coef must be >= 0")

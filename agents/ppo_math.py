@@ -194,16 +194,19 @@ def masked_rescale(
 
 
 def normalise_advantages(
-    kind: str,
     advantages: torch.Tensor,
     mask: torch.Tensor,
+    mode: str = "whiten",
     all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Whitening (:func:`masked_whiten`) for GAE; a scale only (:func:`masked_rescale`)
-    for the critic-free estimators, whose group baseline already centres them."""
-    if kind == "gae":
+    """``mode="whiten"``: :func:`masked_whiten` (mean and std over agent tokens);
+    ``"scale"``: :func:`masked_rescale` (a scale only, for the critic-free estimators,
+    whose group baseline already centres them)."""
+    if mode == "whiten":
         return masked_whiten(advantages, mask, all_reduce=all_reduce)
-    return masked_rescale(advantages, mask, all_reduce=all_reduce)
+    if mode == "scale":
+        return masked_rescale(advantages, mask, all_reduce=all_reduce)
+    raise ValueError(f"advantage normalisation must be 'whiten' or 'scale', got {mode!r}")
 
 
 def token_advantages(

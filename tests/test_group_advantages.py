@@ -43,13 +43,16 @@ def test_critic_free_advantages_are_scaled_not_shifted_so_groups_stay_zero_sum()
     groups = torch.tensor([0, 0, 1, 1])
     adv, _ = token_advantages("rloo", rewards, torch.zeros(4, 300), mask, groups, 1.0, 0.95)
     # Shared tokens: position 0 of the long group's two episodes.
-    scaled = normalise_advantages("rloo", adv, mask)
+    scaled = normalise_advantages(adv, mask, "scale")
     assert float(scaled[0, 0] + scaled[1, 0]) == pytest.approx(0.0, abs=1e-6)
     rms = float((scaled.pow(2) * mask).sum() / mask.sum()) ** 0.5
     assert rms == pytest.approx(1.0, rel=1e-4)
     whitened = masked_whiten(adv, mask)
     assert abs(float(whitened[0, 0] + whitened[1, 0])) > 1e-3  # the shift the fix avoids
-    assert torch.equal(normalise_advantages("gae", adv, mask), whitened)
+    assert torch.equal(normalise_advantages(adv, mask, "whiten"), whitened)
+    with pytest.raises(ValueError, match="critic-free"):
+        PPOConfig(advantage_norm="scale")
+    PPOConfig(advantage="rloo", group_size=2, advantage_norm="scale")
 
 
 def test_grpo_normalises_by_the_mean_and_unbiased_std_of_the_group():
