@@ -86,7 +86,7 @@ def _learning_rows() -> list[str]:
             continue
         b, a, kept = r["before"], r["after"], r["diversity_kept"]
         rows.append(
-            f"| {label} | SFT {r['sft_steps']} steps, mixed polarity | "
+            f"| {label} | SFT {r['sft_steps']} steps{_decay(r)}, mixed polarity | "
             f"{r['ppo_iterations']} × {r['ppo_config']['episodes_per_iteration']} | "
             f"mean positive score {_arrow(b['greedy'], a['greedy'], 'mean_reward', _num)} / "
             f"{_arrow(b['sampled'], a['sampled'], 'mean_reward', _num)} | "
