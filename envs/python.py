@@ -67,8 +67,9 @@ class PythonEnv(TextEnv):
     ## Version History
 
     - v0: initial release. The oracle's word-problem programs assign only the numbers
-      the question states (earlier ones also set an unused third number); questions,
-      answers and the test-split hash are unchanged.
+      the question states (earlier ones also set an unused third number). Questions and
+      answers are unchanged, but the programs are part of the items, so the test-split
+      hash changed (a leaderboard made before it must be remade).
     """
 
     def __init__(
