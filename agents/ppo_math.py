@@ -184,8 +184,9 @@ def masked_rescale(
     The critic-free estimators' normaliser. Their advantages sum to zero within each
     group, so the tokens a group's episodes share get no net push. Subtracting a mean
     over *tokens*, as whitening does, breaks that when episodes differ in length: every
-    token gets the same shift, and a group of long episodes (a 263-token prime sieve on
-    Python) is pushed as one. A single positive scale keeps every group's sum zero."""
+    token gets the same shift, so a group's shared tokens get a net push. A single
+    positive scale keeps every group's sum zero. (On Python it made no measurable
+    difference: benchmarks/results/ppo_learning_python_sweep.md.)"""
     reduce = all_reduce or (lambda t: t)
     mask = mask.to(x.dtype)
     square, count = reduce(torch.stack([(x.pow(2) * mask).sum(), mask.sum()]))
