@@ -6,7 +6,8 @@ One iteration (:meth:`PPO.step`):
 2. Score: forward passes of the policy give old log-probs ``logp_old`` and values ``V``
    of every agent token; those of the frozen reference give ``logp_ref``.
 3. Rewards: every agent token gets ``-beta * KL_t``; its episode's last agent token also
-   gets the env reward.
+   gets the env reward. (``kl_penalty="loss"``: the env reward alone; the KL goes into
+   the loss as a per-token mean.)
 4. Advantages: GAE over agent tokens only (tool-response spans skipped), or, critic-free,
    each episode's return against the other episodes of its item (GRPO, RLOO); whitened.
 5. Update: ``ppo_epochs`` passes of minibatches of the clipped policy loss, clipped value
@@ -250,9 +251,11 @@ class PPO:
         mask = batch.mask.float()
 
         # 3. Per-token rewards: -beta * KL_t, plus the env reward on the last agent token.
+        # With kl_penalty="loss" the KL goes into the loss instead (step 5) and the
+        # return is the env reward alone.
         beta = self.kl_ctl.value
         kl = kl_estimate(old_logp, ref_logp, cfg.kl_estimator) * mask
-        non_score = -beta * kl
+        non_score = -beta * kl if cfg.kl_penalty == "reward" else torch.zeros_like(kl)
         rewards = non_score.clone()
         last = (mask * torch.arange(mask.shape[1])).argmax(dim=1)
         has_action = mask.sum(1) > 0
@@ -273,7 +276,7 @@ class PPO:
         t2 = time.perf_counter()
 
         # 5. The PPO update.
-        update_stats = self._update(batch, old_logp, old_values, advantages, returns)
+        update_stats = self._update(batch, old_logp, ref_logp, old_values, advantages, returns)
         t3 = time.perf_counter()
 
         # 6. Adapt beta from the mean KL of every episode, advance the schedule, report.
@@ -312,7 +315,7 @@ class PPO:
             **update_stats,
         }
 
-    def _update(self, batch: Batch, old_logp, old_values, advantages, returns) -> dict:
+    def _update(self, batch: Batch, old_logp, ref_logp, old_values, advantages, returns) -> dict:
         """Step 5: ``ppo_epochs`` passes of minibatch gradient steps, with the ratio
         safeguard and KL early stopping; returns the token-weighted update stats."""
         cfg = self.config
@@ -335,7 +338,7 @@ class PPO:
             ):
                 idx = members[(members >= offset) & (members < offset + n)] - offset
                 loss, tokens, mb_stats = self._minibatch_loss(
-                    batch, idx, old_logp, old_values, advantages, returns
+                    batch, idx, old_logp, ref_logp, old_values, advantages, returns
                 )
                 # The safeguards read the minibatch's mean ratio and KL over every
                 # process's tokens, so all processes skip or stop together.
@@ -372,7 +375,9 @@ class PPO:
         stats["ppo/skipped_minibatches"] = float(skipped)
         return stats
 
-    def _minibatch_loss(self, batch: Batch, idx, old_logp, old_values, advantages, returns):
+    def _minibatch_loss(
+        self, batch: Batch, idx, old_logp, ref_logp, old_values, advantages, returns
+    ):
         """The PPO loss on episodes ``idx`` of this process's batch, cut to their longest:
         ``(loss, agent tokens, stats)``. A process with no episodes in the minibatch gets
         ``(None, 0, zeros)`` and still takes part in the collective steps."""
@@ -399,12 +404,19 @@ class PPO:
         )
         ent = masked_mean(entropy, mb_mask)
         loss = pg_loss - cfg.ent_coef * ent
+        # kl_penalty="loss": beta times the per-token mean KL(pi || pi_ref) of the current
+        # policy (k3, GRPO's form). A mean, unlike the summed penalty in the return, does
+        # not pay a policy for writing fewer tokens.
+        kl_loss = masked_mean(kl_estimate(logp, ref_logp[idx, :width], "k3"), mb_mask)
+        if cfg.kl_penalty == "loss":
+            loss = loss + self.kl_ctl.value * kl_loss
         if cfg.advantage == "gae":  # the critic-free estimators do not read the value head
             loss = loss + cfg.vf_coef * vf_loss
         stats = {
             "ppo/loss/policy": pg_loss.detach(),
             "ppo/loss/value": vf_loss.detach(),
             "ppo/loss/total": loss.detach(),
+            "ppo/loss/kl": kl_loss.detach(),
             "ppo/policy/entropy": ent.detach(),
             "ppo/policy/approxkl": pg_stats["approxkl"],
             "ppo/policy/policykl": pg_stats["policykl"],

@@ -95,7 +95,16 @@ class PPOConfig:
             by default; a small model leaves the trust region quickly.
 
     KL penalty to the frozen reference
-        kl_estimator ("k1"): "k1" (log-ratio, TRL's "kl") or "k3" (non-negative).
+        kl_penalty ("reward"): where the KL goes. "reward" (TRL's, Ziegler's): every
+            agent token's reward gets ``-beta * KL_t``, so an episode's return carries the
+            KL summed over its tokens. "loss" (GRPO's): the return is the env reward
+            alone, and the loss gets ``beta`` times the per-token *mean* k3 KL of the
+            current policy. A sum grows with length, so once the task reward stops
+            rising a summed penalty pays the policy for shorter answers, and within an
+            RLOO/GRPO group of equal rewards length is the only difference left
+            (benchmarks/results/ppo_learning_sentiment_sweep.md); a mean does not.
+        kl_estimator ("k1"): "k1" (log-ratio, TRL's "kl") or "k3" (non-negative), for
+            the penalty in the reward and for ``objective/kl``.
         init_kl_coef (0.05): starting beta (TRL 0.2). Our task rewards are 0/1 at the end
             of an episode while the penalty is summed over every agent token, so TRL's 0.2
             would drown the task signal.
@@ -139,6 +148,7 @@ class PPOConfig:
     early_stopping: bool = True
     target_kl: float = 0.1
 
+    kl_penalty: str = "reward"
     kl_estimator: str = "k1"
     init_kl_coef: float = 0.05
     adaptive_kl: bool = True
@@ -190,6 +200,8 @@ class PPOConfig:
         for name in ("gamma", "lam"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"PPOConfig.{name} must be in [0, 1]")
+        if self.kl_penalty not in ("reward", "loss"):
+            raise ValueError(f"kl_penalty must be 'reward' or 'loss', got {self.kl_penalty!r}")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError(f"kl_estimator must be 'k1' or 'k3', got {self.kl_estimator!r}")
         if self.lr_schedule not in ("constant", "linear"):

@@ -190,6 +190,63 @@ def test_ppo_learns_on_a_third_party_env():
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3
 
 
+class NoRewardEnv(MagicTokenEnv):
+    """MagicTokenEnv that never pays: every episode's return is the same."""
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        return obs, 0.0, terminated, truncated, {**info, "success": False}
+
+
+gym.register("ThirdParty-NoReward-v0", entry_point=NoRewardEnv)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_kl_penalty_in_the_loss_pulls_the_policy_back_to_the_reference(beta):
+    """kl_penalty="loss": the return is the env reward alone, and the loss carries beta
+    times the per-token mean KL. With equal rewards RLOO's advantages are 0, so the KL
+    term is the only gradient: it must pull a perturbed policy back toward the reference
+    (beta 1), and nothing must move it at beta 0."""
+    envs = gym.make_vec("ThirdParty-NoReward-v0", num_envs=8, vectorization_mode="sync")
+    config = PPOConfig(
+        episodes_per_iteration=16,
+        mini_batch_size=8,
+        learning_rate=3e-3,
+        advantage="rloo",
+        group_size=4,
+        advantage_norm="scale",
+        kl_penalty="loss",
+        kl_estimator="k3",
+        init_kl_coef=beta,
+        adaptive_kl=False,
+        early_stopping=False,
+        max_new_tokens=4,
+    )
+    ppo = PPO(envs, tiny_policy(seed=5), config)
+    with torch.no_grad():  # the policy leaves its reference (a frozen copy made above)
+        generator = torch.Generator().manual_seed(0)
+        for p in ppo.policy.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=generator))
+    probe = torch.randint(100, 120, (16, 8), generator=generator)
+
+    def drift() -> float:  # how far the policy's log-probs are from the reference's
+        with torch.no_grad():
+            ones = torch.ones_like(probe)
+            logp = ppo.policy.score_tokens(probe, ones)[0]
+            ref = ppo.ref.score_tokens(probe, ones)[0]
+        return float((logp - ref)[:, 1:].pow(2).mean())
+
+    before = drift()
+    stats = [ppo.step() for _ in range(8)]
+    envs.close()
+    assert all(s["ppo/mean_non_score_reward"] == 0.0 for s in stats)  # not in the return
+    assert stats[0]["ppo/loss/kl"] > 0.1
+    if beta:
+        assert drift() < 0.5 * before
+    else:
+        assert drift() == pytest.approx(before)
+
+
 def test_ppo_stats_have_trl_names_and_are_finite():
     envs = gym.make_vec("TextEnv-Calculator-v0", num_envs=4, vectorization_mode="sync")
     ppo = PPO(
@@ -253,6 +310,8 @@ def test_config_validation():
         PPOConfig(mini_batch_size=0)
     with pytest.raises(ValueError, match="kl_estimator"):
         PPOConfig(kl_estimator="k2")
+    with pytest.raises(ValueError, match="kl_penalty must be"):
+        PPOConfig(kl_penalty="both")
     with pytest.raises(ValueError, match="unknown"):
         PPOConfig.from_dict({"learning_rate": 1e-4, "lr": 3})
     with pytest.raises(ValueError, match="model_size must be one of"):
