@@ -407,7 +407,9 @@ class PPO:
         # kl_penalty="loss": beta times the per-token mean KL(pi || pi_ref) of the current
         # policy (k3, GRPO's form). A mean, unlike the summed penalty in the return, does
         # not pay a policy for writing fewer tokens.
-        kl_loss = masked_mean(kl_estimate(logp, ref_logp[idx, :width], "k3"), mb_mask)
+        # Under "reward" it is only logged: no autograd graph for it.
+        kl_logp = logp if cfg.kl_penalty == "loss" else logp.detach()
+        kl_loss = masked_mean(kl_estimate(kl_logp, ref_logp[idx, :width], "k3"), mb_mask)
         if cfg.kl_penalty == "loss":
             loss = loss + self.kl_ctl.value * kl_loss
         if cfg.advantage == "gae":  # the critic-free estimators do not read the value head
