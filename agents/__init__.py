@@ -21,7 +21,7 @@ from textgym.agents.reward_model import (
 from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.text_agent import TextFunctionAgent
-from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
+from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config, tiny_llama_config
 
 __all__ = [
     "PPO",
@@ -45,5 +45,6 @@ __all__ = [
     "oracle_demonstrations",
     "sft",
     "tiny_gpt2_config",
+    "tiny_llama_config",
     "tiny_t5_config",
 ]

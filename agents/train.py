@@ -45,7 +45,7 @@ from textgym.agents.run_folder import (
 )
 from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
-from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config
+from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config, tiny_llama_config
 from textgym.fileio import atomic_write_text
 from textgym.rollout import evaluate
 from textgym.vector import make_vec
@@ -59,8 +59,9 @@ __all__ = [
     "TrainingInterrupted",
 ]
 
-#: Policies built from a config: a tiny GPT-2 or a tiny T5 (encoder-decoder).
-ARCHITECTURES = ("causal", "seq2seq")
+#: Policies built from a config: a tiny GPT-2 (``causal``), a tiny Llama with rotary
+#: positions (``llama``) or a tiny T5 (encoder-decoder, ``seq2seq``).
+ARCHITECTURES = ("causal", "llama", "seq2seq")
 
 
 def make_policy(
@@ -73,8 +74,8 @@ def make_policy(
     size: str = "tiny",
 ) -> ValueHeadLM:
     """A policy for ``env``: loaded from a local folder (either architecture), or built
-    from a config: a GPT-2 (``arch="causal"``) or a T5 (``arch="seq2seq"``) of one of the
-    :data:`~textgym.agents.model_sizes.MODEL_SIZES`."""
+    from a config: a GPT-2 (``arch="causal"``), a Llama (``arch="llama"``) or a T5
+    (``arch="seq2seq"``) of one of the :data:`~textgym.agents.model_sizes.MODEL_SIZES`."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
     if size not in MODEL_SIZES:
@@ -100,7 +101,8 @@ def make_policy(
         )
         return Seq2SeqValueHeadLM.from_config(t5, seed=seed)
     positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
-    config = tiny_gpt2_config(
+    build_config = tiny_llama_config if arch == "llama" else tiny_gpt2_config
+    config = build_config(
         spec.vocab_size,
         n_layer=dims["layers"],
         n_embd=dims["width"],
@@ -269,8 +271,7 @@ def train_ppo(
             iterations,
         )
         mode = asked.get("vector_mode", envs_args.get("vector_mode", "sync"))
-        envs = make_vec(env_id, envs_args.get("num_envs", num_envs or 16), mode,
-                        **env_kwargs_now)
+        envs = make_vec(env_id, envs_args.get("num_envs", num_envs or 16), mode, **env_kwargs_now)
         try:
             ppo, found = load_latest_intact(checkpoints, envs, parallel)
         except BaseException:
@@ -299,8 +300,17 @@ def train_ppo(
             add_lora(policy, lora)
         ppo = PPO(envs, policy, cfg, parallel=parallel)
         run = _ppo_run_record(
-            env_id, env_kwargs_now, init, n_envs, mode, parallel.world_size, policy, lora,
-            ppo.config, eval_every or 0, eval_episodes or 50,
+            env_id,
+            env_kwargs_now,
+            init,
+            n_envs,
+            mode,
+            parallel.world_size,
+            policy,
+            lora,
+            ppo.config,
+            eval_every or 0,
+            eval_episodes or 50,
         )
     log = MetricsLog(out) if main else None
     if log is not None:

@@ -20,7 +20,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    GPT2Config,
+    LlamaConfig,
+    PreTrainedModel,
+)
 from transformers.utils import logging as hf_logging
 
 from textgym.agents.kv_reuse import broadcast_cache, shared_prefix_length
@@ -29,7 +35,7 @@ from textgym.agents.model_paths import resolve_model_dir
 from textgym.agents.padding import CALL_COST_TOKENS, length_groups
 from textgym.agents.ppo_math import entropy_from_logits, token_logprobs
 
-__all__ = ["ValueHeadLM", "tiny_gpt2_config"]
+__all__ = ["ValueHeadLM", "tiny_gpt2_config", "tiny_llama_config"]
 
 #: Value-head classes by architecture, beyond this module's causal one.
 _ARCHITECTURES: dict[str, type] = {}
@@ -73,6 +79,37 @@ def tiny_gpt2_config(
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        bos_token_id=eos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+    )
+
+
+def tiny_llama_config(
+    vocab_size: int,
+    *,
+    n_layer: int = 2,
+    n_embd: int = 128,
+    n_head: int = 4,
+    n_positions: int = 1024,
+    eos_token_id: int = 1,
+    pad_token_id: int = 0,
+) -> LlamaConfig:
+    """A small Llama config (rotary positions, RMSNorm, SwiGLU): the layout of today's
+    instruct models. Rotary positions are relative, so copying a digit string from a
+    tool response is the same operation wherever the string sits in the context; GPT-2's
+    learned absolute positions must learn it at every offset. Dropout is off, as in
+    :func:`tiny_gpt2_config`."""
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=n_embd,
+        intermediate_size=4 * n_embd,
+        num_hidden_layers=n_layer,
+        num_attention_heads=n_head,
+        num_key_value_heads=n_head,
+        max_position_embeddings=n_positions,
+        attention_dropout=0.0,
+        tie_word_embeddings=True,
         bos_token_id=eos_token_id,
         eos_token_id=eos_token_id,
         pad_token_id=pad_token_id,

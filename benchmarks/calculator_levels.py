@@ -45,6 +45,7 @@ from textgym.agents import PPOConfig, SFTConfig, ValueHeadLM
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENV_ID = "TextEnv-Calculator-v0"
+ARCH_NAMES = {"causal": "GPT-2", "llama": "Llama"}
 
 #: Chosen on the validation split (the sweep is in calculator_levels_sweep.md).
 PRESETS: dict[int, dict[str, Any]] = {
@@ -73,6 +74,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--level", type=int, choices=sorted(PRESETS), required=True)
     parser.add_argument("--model-size", help="default: the preset's")
+    parser.add_argument(
+        "--arch", choices=("causal", "llama"), help="default: the preset's (GPT-2, causal)"
+    )
     parser.add_argument("--sft-steps", type=int, help="default: the preset's")
     parser.add_argument("--ppo-iterations", type=int, help="default: the preset's")
     parser.add_argument(
@@ -107,6 +111,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     preset = PRESETS[args.level]
     size = args.model_size or preset["model_size"]
+    arch = args.arch or preset.get("arch", "causal")
     sft_steps = args.sft_steps or preset["sft_steps"]
     iterations = args.ppo_iterations or preset["ppo_iterations"]
     compare = args.compare_sft if args.compare_sft is not None else args.level == 2
@@ -121,7 +126,7 @@ def main(argv=None) -> int:
 
     schedule = args.sft_lr_schedule or preset.get("sft_lr_schedule", "constant")
     sft_config = SFTConfig(steps=sft_steps, model_size=size, lr_schedule=schedule)
-    policy = new_policy(env, size)
+    policy = new_policy(env, size, arch=arch)
     start = Curve("SFT")
     sft_minutes = timed_sft(
         env,
@@ -186,6 +191,7 @@ def main(argv=None) -> int:
         "env": ENV_ID,
         "env_kwargs": env_kwargs,
         "model_size": size,
+        "arch": arch,
         "sft_steps": sft_steps,
         "sft_lr_schedule": schedule,
         "ppo_config": config.to_dict(),
@@ -208,7 +214,9 @@ def main(argv=None) -> int:
         print(json.dumps({k: {m: v[m]["success"] for m in v} for k, v in result["test"].items()}))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2))
-    plot_curves(curves, RESULTS / f"{tag}.png", f"Calculator level {args.level}: {size} GPT-2")
+    plot_curves(
+        curves, RESULTS / f"{tag}.png", f"Calculator level {args.level}: {size} {ARCH_NAMES[arch]}"
+    )
     print(json.dumps(result["minutes"]))
     return 0
 

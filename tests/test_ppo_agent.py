@@ -17,6 +17,7 @@ from textgym.agents import (
     oracle_demonstrations,
     sft,
     tiny_gpt2_config,
+    tiny_llama_config,
 )
 from textgym.agents.generation import left_pad, sample_turns
 from textgym.agents.rollouts import EpisodeRecord
@@ -190,6 +191,26 @@ def test_ppo_learns_on_a_third_party_env():
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3
 
 
+def test_a_llama_policy_learns_and_round_trips(tmp_path):
+    """The rotary-position architecture (``arch="llama"``) goes through the same PPO
+    (generation with a KV cache, scoring, the update) and saves and loads exactly."""
+    cfg = tiny_llama_config(V, n_layer=1, n_embd=32, n_head=2, n_positions=256)
+    policy = ValueHeadLM.from_config(cfg, seed=3)
+    assert type(policy.model).__name__ == "LlamaForCausalLM"
+    envs = gym.make_vec("ThirdParty-Magic-v0", num_envs=8, vectorization_mode="sync")
+    ppo = PPO(envs, policy, magic_config())
+    rewards = [ppo.step()["env/reward_mean"] for _ in range(25)]
+    envs.close()
+    assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3
+    policy.save_pretrained(tmp_path / "llama")
+    loaded = ValueHeadLM.from_pretrained(tmp_path / "llama")
+    x = torch.arange(3, 13)[None]
+    with torch.no_grad():
+        a, b = policy(x)[:2], loaded(x)[:2]
+    assert type(loaded.model).__name__ == "LlamaForCausalLM"
+    assert torch.allclose(a[0], b[0], atol=1e-6) and torch.allclose(a[1], b[1], atol=1e-6)
+
+
 class NoRewardEnv(MagicTokenEnv):
     """MagicTokenEnv that never pays: every episode's return is the same."""
 
@@ -318,7 +339,7 @@ def test_config_validation():
         SFTConfig(model_size="huge")
 
 
-@pytest.mark.parametrize("arch", ["causal", "seq2seq"])
+@pytest.mark.parametrize("arch", ["causal", "llama", "seq2seq"])
 def test_model_sizes_build_the_named_depth_and_width(arch):
     from textgym.agents.model_sizes import MODEL_SIZES
     from textgym.agents.train import make_policy

@@ -177,7 +177,7 @@ def add_train_parser(sub) -> None:
     q.add_argument(
         "--arch", choices=ARCHITECTURES, default=argparse.SUPPRESS,
         help="the policy built from a config when there is no --init: tiny GPT-2 (causal, "
-        "default) or tiny T5 (seq2seq)",
+        "default), tiny Llama with rotary positions (llama) or tiny T5 (seq2seq)",
     )
     add_config_options(q, SFTConfig, aliases={"learning_rate": ["--lr"]})
     q.set_defaults(func=cmd_train_sft, parser=q)
