@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 import textgym
 from textgym.envs.wiki import WikiSearchTask
-from textgym.envs.wiki_corpus import generate_encyclopedia, parse_results
+from textgym.envs.wiki_corpus import generate_encyclopedia
 from textgym.tools import search
 from textgym.tools.search import DocumentsCorpus, SearchIndex, WikiSearch
 
@@ -81,8 +81,8 @@ def _measure(tool: WikiSearch, queries: list[tuple[str, str]]) -> dict[str, Any]
         started = time.perf_counter()
         result = tool.run(query)
         times.append(time.perf_counter() - started)
-        results = parse_results(result.response)
-        top1 += bool(results) and results[0][0] == expected
+        hits = result.data or []
+        top1 += bool(hits) and hits[0]["title"] == expected
     return {**_percentiles(times), "top1_is_subject": round(top1 / len(queries), 4)}
 
 

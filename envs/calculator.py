@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
+from textgym.answers import read_answer
 from textgym.env import TextEnv
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
@@ -33,14 +34,14 @@ LEVELS = {
 TOLERANCE = Fraction(1, 10**6)
 
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\Z")
-_PREFIX = re.compile(r"\A(?:result|answer)\s*[=:]\s*", re.IGNORECASE)
 
 
 def parse_number(text: str) -> Fraction | None:
-    """Read a submitted answer strictly: an optional ``Result=``/``Answer:`` prefix, then
-    one number (thousands separators and a trailing period allowed). Anything else is not
-    an answer, so a turn full of guesses cannot match by accident."""
-    text = _PREFIX.sub("", text.strip()).strip().rstrip(".")
+    """Read a submitted answer strictly: an optional ``Result=``/``Answer:`` prefix (taken
+    off by :func:`~textgym.answers.read_answer`), then one number (thousands separators and
+    a trailing period allowed). Anything else is not an answer, so a turn full of guesses
+    cannot match by accident."""
+    text = read_answer(text).rstrip(".")
     if not _NUMBER.match(text):
         return None
     return Fraction(text.replace(",", ""))

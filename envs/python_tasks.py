@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from textgym.answers import read_answer
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
 
@@ -384,10 +385,7 @@ class PythonTask(Task):
     def score(self, item: TaskItem, answer: str | None) -> float:
         if answer is None:
             return 0.0
-        text = answer.strip()
-        if "=" in text and text.split("=", 1)[0].strip().lower() in ("result", "answer"):
-            text = text.split("=", 1)[1]
-        text = text.strip().rstrip(".").replace(",", "")
+        text = read_answer(answer).rstrip(".").replace(",", "")
         return 1.0 if text == item.answer else 0.0
 
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from textgym.answers import read_answer
 from textgym.env import TextEnv
 from textgym.envs.sentiment_data import continuation, opening, title_of
 from textgym.task import Task, TaskItem, ToolCall
@@ -109,9 +110,10 @@ class SentimentTask(Task):
         return text, self.target, {"mixed_positive": positive}
 
     def score(self, item: TaskItem, answer: str | None) -> float:
-        if not answer or not answer.strip():
+        review = read_answer(answer)
+        if not review:
             return 0.0
-        return self.sign * self.scorer(answer)
+        return self.sign * self.scorer(review)
 
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:
         if self.oracle_polarity == "mixed":

@@ -28,6 +28,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from textgym.answers import read_answer
 from textgym.env import TextEnv
 from textgym.envs.wiki_corpus import (
     GENERATOR_VERSION,
@@ -64,7 +65,6 @@ __all__ = [
 
 # ---- scoring ---------------------------------------------------------------------------
 
-_PREFIX = re.compile(r"\A\s*(?:result|answer)\s*[=:]\s*", re.IGNORECASE)
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 # TriviaQA's punctuation set: ASCII punctuation plus four quote marks.
 _TRIVIAQA_PUNCT = frozenset(string.punctuation + "\u2018\u2019\u00b4`")
@@ -93,7 +93,7 @@ def exact_match(answer: str | None, aliases: Sequence[str]) -> bool:
     (``"the"``, ``"..."``) never matches."""
     if answer is None:
         return False
-    submitted = normalize_answer(_PREFIX.sub("", answer))
+    submitted = normalize_answer(read_answer(answer))
     return bool(submitted) and any(submitted == normalize_answer(a) for a in aliases)
 
 
@@ -224,7 +224,7 @@ class WikiSearchTask(_AliasScoring):
             if hop >= len(path) or call.name != "Wiki" or not call.ok:
                 continue
             kind, relation = path[hop]
-            value = read_fact(call.response, kind, relation, current)
+            value = read_fact(call.data or [], kind, relation, current)
             if value is not None:  # else the same hop is searched again
                 current, hop = value, hop + 1
         if hop < len(path):
@@ -391,7 +391,8 @@ class QATask(_AliasScoring):
         searches = [call for call in calls if call.name == "Wiki" and call.ok]
         if not searches:
             return call_text("Wiki", item.data["query"])
-        response = " " + normalize_answer(searches[-1].response) + " "
+        shown = " ".join(f"{hit['title']} {hit['text']}" for hit in searches[-1].data or [])
+        response = " " + normalize_answer(shown) + " "
         for alias in item.data["answers"]:
             if f" {normalize_answer(alias)} " in response:
                 return submit_text(alias)

@@ -18,20 +18,20 @@ import numpy as np
 from pettingzoo import AECEnv
 from pettingzoo.utils import AgentSelector
 
+from textgym.answers import read_answer
 from textgym.envs.wiki import exact_match, normalize_answer
 from textgym.envs.wiki_corpus import (
     GENERATOR_VERSION,
     Encyclopedia,
     Entity,
     generate_encyclopedia,
-    parse_results,
 )
 from textgym.multiagent import token_array_spaces
-from textgym.protocol import ToolCallFormat, TurnKind, call_text, submit_text
+from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
 from textgym.tokenizer import encode_agent_text, encode_text, make_tokenizer
 from textgym.tools.search import DocumentsCorpus, SearchIndex, WikiSearch
-from textgym.transcript import Transcript, coerce_token_ids
+from textgym.turn_engine import TurnEngine
 
 __all__ = ["ClueTask", "WikiClueEnv", "ScriptedClueGiver", "ScriptedGuesser", "clue_is_legal"]
 
@@ -193,13 +193,18 @@ class WikiClueEnv(AECEnv):
             max_tokens=max_response_tokens,
             count_tokens=lambda text: len(encode_text(self.tokenizer, text)),
         )
-        self.call_format = ToolCallFormat(self.tokenizer)
-        self.stop_token_ids = self.call_format.stop_token_ids
-        self.vocab_size = len(self.tokenizer)
-        self.pad_id = int(self.tokenizer.pad_token_id or 0)
-        self.unk_id = int(
-            self.tokenizer.unk_token_id if self.tokenizer.unk_token_id is not None else 0
+        # Box actions are right-padded with the pad id: a turn also ends at its first pad.
+        self._engine = TurnEngine(
+            self.tokenizer,
+            {self.search_tool.name: self.search_tool},
+            max_turn_tokens=max_turn_tokens,
+            max_response_tokens=max_response_tokens,
+            cut_at_pad=True,
         )
+        self.call_format = self._engine.call_format
+        self.stop_token_ids = self._engine.stop_token_ids
+        self.vocab_size = self._engine.vocab_size
+        self.pad_id = self._engine.pad_id
         self.max_rounds = max_rounds
         self.max_calls_per_turn = max_calls_per_turn
         self.max_turn_tokens = max_turn_tokens
@@ -256,8 +261,7 @@ class WikiClueEnv(AECEnv):
         self.calls: dict[str, list[ToolCall]] = {agent: [] for agent in self.agents}
         self._turn_calls = 0
         self.transcripts = {
-            agent: Transcript(self.tokenizer, self.max_context, self.pad_id)
-            for agent in self.agents
+            agent: self._engine.new_transcript(self.max_context) for agent in self.agents
         }
         entity = self.entity
         self._tell(
@@ -290,25 +294,17 @@ class WikiClueEnv(AECEnv):
             return
         self._cumulative_rewards[agent] = 0.0
         self.rewards = dict.fromkeys(self.agents, 0.0)
-        ids, _ = coerce_token_ids(action, self.vocab_size, self.unk_id)
-        pads = np.flatnonzero(ids == self.pad_id)
-        if len(pads):
-            ids = ids[: int(pads[0])]
-        parsed = self.call_format.parse(ids[: self.max_turn_tokens])
-        transcript = self.transcripts[agent]
-        overflow = not transcript.append(parsed.ids, "agent", agent=True)
-        if not overflow and parsed.kind is TurnKind.CALL:
-            call = self._dispatch(parsed)
-            self.calls[agent].append(call)
+        turn = self._engine.take_turn(self.transcripts[agent], action)
+        overflow = turn.overflow
+        if turn.call is not None:
+            self.calls[agent].append(turn.call)
             self._turn_calls += 1
-            response = self.call_format.format_response(call.response, self.max_response_tokens)
-            overflow = not transcript.append(response, "tool", agent=False)
             if not overflow and self._turn_calls < self.max_calls_per_turn:
                 self._after_step(agent, overflow=False)  # the same seat goes on
                 return
             text = ""  # out of calls: the turn ends with an empty clue or guess
         else:
-            text = (parsed.answer or "").strip()
+            text = (turn.parsed.answer or "").strip()
         if not overflow:
             if agent == GIVER:
                 overflow = self._clue(text)
@@ -334,7 +330,7 @@ class WikiClueEnv(AECEnv):
         return not ok
 
     def _guess(self, guess: str) -> bool:
-        answer = guess.split("=", 1)[1].strip() if "=" in guess else guess
+        answer = read_answer(guess)
         self.guesses.append(answer)
         self._turn_calls = 0
         if self.task.score(self.item, answer) >= 1.0:
@@ -364,15 +360,6 @@ class WikiClueEnv(AECEnv):
         if self.render_mode == "human":
             print(self.render())
 
-    def _dispatch(self, parsed) -> ToolCall:
-        if parsed.error is not None:
-            return ToolCall(None, None, f"Error: {parsed.error}", ok=False, valid=False)
-        if parsed.tool != self.search_tool.name:
-            message = f"Error: unknown tool {parsed.tool!r}; available: Wiki"
-            return ToolCall(parsed.tool, parsed.query, message, ok=False, valid=False)
-        result = self.search_tool.run(parsed.query)
-        return ToolCall(parsed.tool, parsed.query, result.response, ok=result.ok, valid=True)
-
     def _tell(self, agent: str, text: str, kind: str = "prompt") -> bool:
         return self.transcripts[agent].append(encode_text(self.tokenizer, text), kind, agent=False)
 
@@ -400,7 +387,7 @@ class WikiClueEnv(AECEnv):
             return None
         colour = self.render_mode == "human"
         parts = [
-            f"== {agent} ==\n{self.transcripts[agent].render(colour)}"
+            f"== {agent} ==\n{self.transcripts[agent].render(colour, legend=False)}"
             for agent in self.possible_agents
         ]
         return "\n".join(parts)
@@ -449,8 +436,8 @@ class ScriptedClueGiver:
         turn_calls = env._turn_calls
         if turn_calls:
             last = env.calls[GIVER][-1]
-            hits = parse_results(last.response)
-            if hits and normalize_answer(hits[0][0]) == normalize_answer(env.entity.name):
+            hits = last.data or []
+            if hits and normalize_answer(hits[0]["title"]) == normalize_answer(env.entity.name):
                 return env.encode_turn(f"{last.query}<submit>")
         queried = {call.query for call in tried}
         fresh = [c for c in candidates if c not in queried]
@@ -466,9 +453,9 @@ class ScriptedGuesser:
         clue = env.clues[-1] if env.clues else ""
         if env._turn_calls == 0:
             return env.encode_turn(call_text("Wiki", clue or "entry"))
-        hits = parse_results(env.calls[GUESSER][-1].response)
+        hits = env.calls[GUESSER][-1].data or []
         guessed = {normalize_answer(g) for g in env.guesses}
-        for title, _ in hits:
-            if normalize_answer(title) not in guessed:
-                return env.encode_turn(submit_text(title))
-        return env.encode_turn(submit_text(hits[0][0] if hits else "unknown"))
+        for hit in hits:
+            if normalize_answer(hit["title"]) not in guessed:
+                return env.encode_turn(submit_text(hit["title"]))
+        return env.encode_turn(submit_text(hits[0]["title"] if hits else "unknown"))

@@ -21,7 +21,7 @@ Readable facts: each fact is stated once, in a fixed sentence form that names th
 in full (``"<Name> was born in <City> in <Year>."``); narrative and distractor sentences
 never name the subject in full. So for the query ``"<Name> born"`` the best-matching
 sentence of the subject's article (the search snippet) is exactly the fact sentence, and
-:func:`read_fact` can read the value back from a search response, as the oracle does.
+:func:`read_fact` can read the value back from the hits of a search, as the oracle does.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import json
 import random
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,6 @@ __all__ = [
     "Chain",
     "generate_encyclopedia",
     "read_fact",
-    "parse_results",
 ]
 
 #: Bumped whenever generation changes; part of the corpus fingerprint.
@@ -719,33 +718,21 @@ def _render(e: Entity, rng: random.Random, by_kind: dict[str, tuple[Entity, ...]
     return "\n\n".join(" ".join(p) for p in paragraphs)
 
 
-# ---- reading search responses ----------------------------------------------------------
-
-_RESULT = re.compile(r"^\[(\d+)\] (.*)$")
+# ---- reading search results ------------------------------------------------------------
 
 
-def parse_results(response: str) -> list[tuple[str, str]]:
-    """``(title, snippet)`` pairs of a ``<Wiki>`` response (see :func:`format_hits`)."""
-    results: list[tuple[str, str]] = []
-    for line in response.splitlines():
-        match = _RESULT.match(line)
-        if match:
-            results.append((match.group(2), ""))
-        elif results:
-            title, snippet = results[-1]
-            results[-1] = (title, f"{snippet} {line}".strip())
-    return results
-
-
-def read_fact(response: str, kind: str, relation: str, subject: str) -> str | None:
-    """Read ``relation`` of ``subject`` from a search response, as a careful reader would:
-    only from the subject's own article, only from the sentence stating that fact."""
+def read_fact(
+    hits: Sequence[Mapping[str, str]], kind: str, relation: str, subject: str
+) -> str | None:
+    """Read ``relation`` of ``subject`` from the hits a search showed (its call's
+    ``data``: ``{"title", "text"}`` records), as a careful reader would: only from the
+    subject's own article, only from the sentence stating that fact."""
     rel = RELATIONS[kind][relation]
     pattern = re.compile(rel.pattern.replace("{s}", "(?:The )?" + re.escape(subject)))
-    for title, snippet in parse_results(response):
-        if title != subject:
+    for hit in hits:
+        if hit["title"] != subject:
             continue
-        match = pattern.search(snippet)
+        match = pattern.search(hit["text"])
         if match:
             return match.group(1)
     return None

@@ -85,15 +85,19 @@ def test_oracle_solves_single_and_multi_hop_test_items(small_env):
     assert bridge in first["response"] and second["query"].startswith(bridge)
 
 
-def test_oracle_reads_the_response_not_the_answer(small_env):
+def test_oracle_reads_the_search_results_not_the_answer(small_env):
+    """The oracle reads the call's structured hits (never the item's answer, and never by
+    parsing the rendered text: the text here says something else)."""
     task = small_env.task
     item = next(i for i in task.test_items() if i.data["path"] == [["person", "birth_year"]])
     subject = item.data["subject"]
-    fake = f"[1] {subject}\n{subject} was born in Nowhere in 1111."
-    turn = task.oracle_turn(item, [ToolCall("Wiki", "q", fake, ok=True, valid=True)])
+    hits = [{"title": subject, "text": f"{subject} was born in Nowhere in 1111."}]
+    call = ToolCall("Wiki", "q", "(rendered text)", ok=True, valid=True, data=hits)
+    turn = task.oracle_turn(item, [call])
     assert turn == "Result=1111<submit>"
     # An unreadable response means searching again, not guessing.
-    turn = task.oracle_turn(item, [ToolCall("Wiki", "q", "No results for: x", True, True)])
+    empty = ToolCall("Wiki", "q", "No results for: x", True, True, data=[])
+    turn = task.oracle_turn(item, [empty])
     assert turn.startswith("<request><Wiki>")
 
 

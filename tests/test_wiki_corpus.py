@@ -161,10 +161,16 @@ def test_bad_generator_arguments():
 def test_read_fact_ignores_distractors():
     enc = generate_encyclopedia(0, 2000)
     person = enc.by_kind["person"][3]
-    rival_sentence = f"[1] {person.name}\nHer rival, Bo Dex, was born in Elsewhere in 1700."
+    rival_sentence = [
+        {"title": person.name, "text": "Her rival, Bo Dex, was born in Elsewhere in 1700."}
+    ]
     assert read_fact(rival_sentence, "person", "birth_city", person.name) is None
-    other_title = f"[1] Someone Else\n{person.name} was born in Elsewhere in 1700."
+    other_title = [
+        {"title": "Someone Else", "text": f"{person.name} was born in Elsewhere in 1700."}
+    ]
     assert read_fact(other_title, "person", "birth_city", person.name) is None
+    own = [{"title": person.name, "text": f"{person.name} was born in Elsewhere in 1700."}]
+    assert read_fact(own, "person", "birth_city", person.name) == "Elsewhere"
 
 
 # ---- answers ---------------------------------------------------------------------------

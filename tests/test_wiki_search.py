@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from textgym.envs.wiki_corpus import (
     generate_encyclopedia,
-    parse_results,
 )
 from textgym.tools import search
 from textgym.tools.search import (
@@ -35,6 +34,7 @@ from textgym.tools.search import (
     default_cache_dir,
     format_hits,
     match_expression,
+    render_hits,
     sanitize_query,
 )
 
@@ -159,11 +159,13 @@ def test_fuzzed_fts5_syntax_never_raises(tiny_tool, query):
 
 
 def test_results_are_titles_with_best_sentences(tiny_tool):
-    response = tiny_tool("Eiffel Tower completed")
-    results = parse_results(response)
-    assert results[0][0] == "Eiffel Tower"
+    result = tiny_tool.run("Eiffel Tower completed")
+    response, hits = result.response, result.data
+    assert hits[0]["title"] == "Eiffel Tower"
     # The sentence with the query's non-title word, not the first one naming the tower.
-    assert "completed in 1889" in results[0][1]
+    assert "completed in 1889" in hits[0]["text"]
+    # The data holds exactly what the text shows.
+    assert response.startswith(f"[1] {hits[0]['title']}\n{hits[0]['text']}")
     assert "\x01" not in response and "\x02" not in response
 
 
@@ -183,6 +185,18 @@ def test_response_is_capped_in_tokens_by_whole_results(tiny_index):
     # A custom counter (tokens = words) is honoured.
     words = format_hits(hits, max_tokens=12, count_tokens=lambda s: len(s.split()))
     assert len(words.split()) <= 12
+
+
+def test_the_structured_hits_are_the_hits_the_capped_text_shows(tiny_index):
+    hits = tiny_index.search("paris tower", 3)
+    full = format_hits(hits)
+    text, shown = render_hits(hits, max_tokens=len(full.split("\n[2]")[0].encode()) + 5)
+    assert [h["title"] for h in shown] == [hits[0].title]
+    text, shown = render_hits(hits, max_tokens=20)
+    assert len(shown) == 1 and text == f"[1] {shown[0]['title']}" + (
+        f"\n{shown[0]['text']}" if shown[0]["text"] else ""
+    )
+    assert render_hits(hits)[1] == [{"title": h.title, "text": h.snippet} for h in hits]
 
 
 def test_common_terms_do_not_change_the_top_hit(monkeypatch):

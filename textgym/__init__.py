@@ -11,7 +11,7 @@ from textgym.registration import ENVS, env_ids, register_envs
 from textgym.rollout import Agent, Episode, EvalResult, evaluate, run_episode
 from textgym.task import SPLITS, Task, TaskItem, ToolCall
 from textgym.tokenizer import MARKERS, decode, encode_agent_text, encode_text, make_tokenizer
-from textgym.tool import Tool, ToolError, ToolResult
+from textgym.tool import Tool, ToolError, ToolOutput, ToolResult
 from textgym.vector import ThreadedVectorEnv, VectorEnvWorkerDied, make_vec
 
 __version__ = "0.1.0"
@@ -36,6 +36,7 @@ __all__ = [
     "ToolCall",
     "ToolCallFormat",
     "ToolError",
+    "ToolOutput",
     "ToolResult",
     "ToolStats",
     "TurnKind",

@@ -9,9 +9,7 @@ task's score of the final answer.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -19,33 +17,12 @@ import numpy as np
 from gymnasium import spaces
 from transformers import PreTrainedTokenizerBase
 
-from textgym.protocol import ParsedTurn, ToolCallFormat, TurnKind
-from textgym.render import Segment, render_ansi, render_plain
 from textgym.task import SPLITS, Task, TaskItem, ToolCall
-from textgym.tokenizer import decode, encode_agent_text, encode_text, make_tokenizer
+from textgym.tokenizer import encode_agent_text, encode_text, make_tokenizer
 from textgym.tool import Tool
-from textgym.transcript import coerce_token_ids
+from textgym.turn_engine import ToolStats, TurnEngine
 
 __all__ = ["TextEnv", "ToolStats"]
-
-
-@dataclass
-class ToolStats:
-    """Running wall-clock statistics of one tool (kept out of ``info`` so that ``info`` is
-    a deterministic function of seed and actions)."""
-
-    calls: int = 0
-    total_s: float = 0.0
-    max_s: float = 0.0
-
-    def add(self, seconds: float) -> None:
-        self.calls += 1
-        self.total_s += seconds
-        self.max_s = max(self.max_s, seconds)
-
-    @property
-    def mean_s(self) -> float:
-        return self.total_s / self.calls if self.calls else 0.0
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -158,8 +135,6 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         self.task = task
         self.tools: dict[str, Tool] = {tool.name: tool for tool in tool_list}
         self.tokenizer = make_tokenizer(tokenizer)
-        self.call_format = ToolCallFormat(self.tokenizer)
-        self.stop_token_ids: tuple[int, ...] = self.call_format.stop_token_ids
         self.max_turns = _positive_int("max_turns", max_turns)
         self.max_context = _positive_int("max_context", max_context)
         self.max_turn_tokens = _positive_int("max_turn_tokens", max_turn_tokens)
@@ -172,22 +147,23 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             self.default_system_prompt() if system_prompt is None else str(system_prompt)
         )
         self._system_ids = encode_agent_text(self.tokenizer, self.system_prompt)
+        self._engine = TurnEngine(
+            self.tokenizer,
+            self.tools,
+            max_turn_tokens=self.max_turn_tokens,
+            max_response_tokens=self.max_response_tokens,
+        )
+        self.call_format = self._engine.call_format
+        self.stop_token_ids: tuple[int, ...] = self._engine.stop_token_ids
+        #: Wall-clock statistics per tool (outside ``info``, which stays deterministic).
+        self.timings: dict[str, ToolStats] = self._engine.timings
 
         vocab = len(self.tokenizer)
         self.vocab_size = vocab
         self.observation_space = spaces.Sequence(spaces.Discrete(vocab), stack=True)
         self.action_space = spaces.Sequence(spaces.Discrete(vocab), stack=True)
-        self._unk_id = (
-            self.tokenizer.unk_token_id
-            if self.tokenizer.unk_token_id is not None
-            else self.tokenizer.pad_token_id
-        )
-        self.timings: dict[str, ToolStats] = {name: ToolStats() for name in self.tools}
 
-        self._buffer = np.zeros(self.max_context, dtype=np.int64)
-        self._mask = np.zeros(self.max_context, dtype=bool)
-        self._length = 0
-        self._segments: list[Segment] = []
+        self._context = self._engine.new_transcript(self.max_context)
         self._item: TaskItem | None = None
         self._calls: list[ToolCall] = []
         self._turn = 0
@@ -229,9 +205,7 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             index = int(self.np_random.integers(0, high))
         self._item = self.task.item(split, int(index))
 
-        self._length = 0
-        self._mask[:] = False  # info["agent_mask"] exposes the whole buffer
-        self._segments = []
+        self._context.clear()
         self._calls = []
         self._turn = 0
         self._done = False
@@ -244,10 +218,10 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
                 f"the prompt is {len(prompt)} tokens but max_context is {self.max_context}; "
                 "raise max_context or shorten system_prompt"
             )
-        self._append(prompt, "prompt", agent=False)
+        self._context.append(prompt, "prompt", agent=False)
         info = {
-            "agent_mask": self._mask.copy(),
-            "length": self._length,
+            "agent_mask": self._context.agent_mask.copy(),
+            "length": self._context.length,
             "turn": 0,
             "tool_calls": [],
             "split": split,
@@ -262,31 +236,20 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("step() called before reset(); call env.reset() first")
         if self._done:
             raise RuntimeError("step() called after the episode ended; call env.reset()")
-        ids, invalid_ids = coerce_token_ids(action, self.vocab_size, self._unk_id)
-        turn_truncated = len(ids) > self.max_turn_tokens
-        parsed = self.call_format.parse(ids[: self.max_turn_tokens])
+        turn = self._engine.take_turn(self._context, action)
         self._turn += 1
 
         info: dict[str, Any] = {
-            "turn_kind": parsed.kind.value,
-            "invalid_ids": invalid_ids,
-            "dropped_tokens": parsed.dropped,
-            "turn_truncated": turn_truncated,
+            "turn_kind": turn.parsed.kind.value,
+            "invalid_ids": turn.invalid_ids,
+            "dropped_tokens": turn.parsed.dropped,
+            "turn_truncated": turn.turn_truncated,
         }
-        overflow = not self._append(parsed.ids, "agent", agent=True)
-        terminated = truncated = False
-        answer = None
-        if overflow:
-            truncated = True
-        elif parsed.kind is TurnKind.CALL:
-            call = self._dispatch(parsed)
-            self._calls.append(call)
-            response = self.call_format.format_response(call.response, self.max_response_tokens)
-            overflow = not self._append(response, "tool", agent=False)
-            truncated = overflow or self._turn >= self.max_turns
-        else:
-            terminated = True
-            answer = parsed.answer or ""
+        if turn.call is not None:
+            self._calls.append(turn.call)
+        terminated = not turn.overflow and turn.is_final
+        truncated = turn.overflow or (not terminated and self._turn >= self.max_turns)
+        answer = (turn.parsed.answer or "") if terminated else None
 
         reward = 0.0
         if terminated or truncated:
@@ -296,8 +259,8 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             self._final_reward = reward
             info.update(self._final_info(task_score, answer, terminated))
         info.update(
-            agent_mask=self._mask.copy(),
-            length=self._length,
+            agent_mask=self._context.agent_mask.copy(),
+            length=self._context.length,
             turn=self._turn,
             tool_calls=[call.as_dict() for call in self._calls],
         )
@@ -333,13 +296,11 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
     def transcript(self, colour: bool = False) -> str:
         """The episode so far, segment by segment, with the reward once known; with
         ``colour``, ANSI colours per segment (prompt, agent, tool, reward)."""
-        if colour:
-            return render_ansi(self.tokenizer, self._buffer, self._segments, self._final_reward)
-        return render_plain(self.tokenizer, self._buffer, self._segments, self._final_reward)
+        return self._context.render(colour, self._final_reward)
 
     def text(self) -> str:
         """The current context as plain text (markers included)."""
-        return decode(self.tokenizer, self._buffer[: self._length])
+        return self._context.text()
 
     def encode_turn(self, text: str) -> np.ndarray:
         """Agent text with markers to an action (for scripted agents and people)."""
@@ -354,33 +315,7 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
     # ---- internals --------------------------------------------------------------------
 
     def _obs(self) -> np.ndarray:
-        return self._buffer[: self._length].copy()
-
-    def _append(self, ids: np.ndarray, kind: str, *, agent: bool) -> bool:
-        """Append ids to the context; return False (after writing what fits) on overflow."""
-        room = self.max_context - self._length
-        fits = min(room, len(ids))
-        start = self._length
-        self._buffer[start : start + fits] = ids[:fits]
-        self._mask[start : start + fits] = agent
-        self._length += fits
-        if fits:
-            self._segments.append(Segment(kind, start, start + fits))
-        return fits == len(ids)
-
-    def _dispatch(self, parsed: ParsedTurn) -> ToolCall:
-        if parsed.error is not None:
-            return ToolCall(None, None, f"Error: {parsed.error}", ok=False, valid=False)
-        assert parsed.tool is not None and parsed.query is not None
-        tool = self.tools.get(parsed.tool)
-        if tool is None:
-            known = ", ".join(self.tools) or "none"
-            message = f"Error: unknown tool {parsed.tool!r}; available: {known}"
-            return ToolCall(parsed.tool, parsed.query, message, ok=False, valid=False)
-        started = time.perf_counter()
-        result = tool.run(parsed.query)
-        self.timings[tool.name].add(time.perf_counter() - started)
-        return ToolCall(tool.name, parsed.query, result.response, ok=result.ok, valid=True)
+        return self._context.ids()
 
     def _shaped(self, task_score: float) -> float:
         reward = float(task_score)
@@ -400,8 +335,8 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             "episode_stats": {
                 "return": float(self._final_reward or 0.0),
                 "turns": self._turn,
-                "length": self._length,
-                "agent_tokens": int(self._mask[: self._length].sum()),
+                "length": self._context.length,
+                "agent_tokens": int(self._context.agent_mask[: self._context.length].sum()),
                 "tool_calls": len(self._calls),
                 "invalid_calls": sum(not call.valid for call in self._calls),
                 "split": self._item.split,

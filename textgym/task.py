@@ -45,7 +45,10 @@ class TaskItem:
 class ToolCall:
     """One tool call as the env recorded it (deterministic: no wall-clock fields).
 
-    ``name`` is ``None`` when the call was too malformed to name a tool.
+    ``name`` is ``None`` when the call was too malformed to name a tool. ``data`` is what
+    the tool returned beside its text (for the search tool, the hits as
+    ``[{"title": ..., "text": ...}]``), JSON-serialisable; oracles and tasks read it
+    instead of parsing ``response``, the text the agent sees.
     """
 
     name: str | None
@@ -53,15 +56,19 @@ class ToolCall:
     response: str
     ok: bool
     valid: bool  # False for malformed calls and unknown tools (the format was wrong)
+    data: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "name": self.name,
             "query": self.query,
             "response": self.response,
             "ok": self.ok,
             "valid": self.valid,
         }
+        if self.data is not None:
+            record["data"] = self.data
+        return record
 
 
 class Task(ABC):

@@ -1,7 +1,9 @@
 """The tool interface: what an environment calls when the agent writes a tool request.
 
 A tool is a small object with a ``name`` (the tag the agent writes, ``<Calculator>``), a
-one-line ``description`` (it goes into the system prompt) and ``__call__(query) -> str``.
+one-line ``description`` (it goes into the system prompt) and ``__call__(query) -> str``,
+or ``-> ToolOutput(text, data)`` for a tool whose result also carries structured data
+(the search hits) that oracles and tasks read instead of parsing the text.
 Tools never raise into the environment: :meth:`Tool.run` turns every failure into a short
 error text that becomes the tool response, so a hostile or malformed query is an ordinary
 observation for the agent, not a crash.
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Tool", "ToolResult", "ToolError"]
+__all__ = ["Tool", "ToolResult", "ToolOutput", "ToolError"]
 
 
 class ToolError(Exception):
@@ -20,11 +23,23 @@ class ToolError(Exception):
 
 
 @dataclass(frozen=True)
+class ToolOutput:
+    """What a tool may return instead of plain text: the ``text`` the agent sees and
+    JSON-serialisable ``data`` beside it."""
+
+    text: str
+    data: Any = None
+
+
+@dataclass(frozen=True)
 class ToolResult:
-    """The outcome of one tool call, as the environment records it."""
+    """The outcome of one tool call, as the environment records it: the response text,
+    whether the call succeeded, and the tool's structured data (``None`` if it has none,
+    and always ``None`` for a failed call)."""
 
     response: str
     ok: bool
+    data: Any = None
 
 
 class Tool(ABC):
@@ -41,14 +56,17 @@ class Tool(ABC):
     max_output_chars: int = 2000
 
     @abstractmethod
-    def __call__(self, query: str) -> str:
+    def __call__(self, query: str) -> str | ToolOutput:
         """Answer ``query``; may raise, :meth:`run` is the safe entry point."""
 
     def run(self, query: str) -> ToolResult:
         """Call the tool and convert any failure into error text; never raises."""
+        data = None
         try:
             response = self(query)
             ok = True
+            if isinstance(response, ToolOutput):
+                response, data = response.text, response.data
         except ToolError as exc:
             response, ok = f"Error: {exc}", False
         except RecursionError:
@@ -61,7 +79,7 @@ class Tool(ABC):
             response = str(response)
         if len(response) > self.max_output_chars:
             response = response[: self.max_output_chars] + "...[truncated]"
-        return ToolResult(response=response, ok=ok)
+        return ToolResult(response=response, ok=ok, data=data)
 
     def close(self) -> None:
         """Release held resources (worker processes, index files). Default: nothing."""

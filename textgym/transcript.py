@@ -69,6 +69,13 @@ class Transcript:
         self.length = 0
         self.segments: list[Segment] = []
 
+    def clear(self) -> None:
+        """Empty the context for a new episode, keeping the arrays."""
+        self.buffer[: self.length] = self.pad_id
+        self.agent_mask[:] = False  # the whole mask is exposed as info["agent_mask"]
+        self.length = 0
+        self.segments = []
+
     def append(self, ids: np.ndarray, kind: str, *, agent: bool) -> bool:
         """Append ``ids`` as a ``kind`` segment; return False (after writing what fits)
         when they overflow the context."""
@@ -92,7 +99,11 @@ class Transcript:
     def text(self) -> str:
         return decode(self.tokenizer, self.buffer[: self.length])
 
-    def render(self, colour: bool = False, reward: float | None = None) -> str:
+    def render(
+        self, colour: bool = False, reward: float | None = None, *, legend: bool = True
+    ) -> str:
+        """The context segment by segment (with ``reward`` once known); with ``colour``,
+        ANSI colours per segment and, with ``legend``, the colour key."""
         if colour:
-            return render_ansi(self.tokenizer, self.buffer, self.segments, reward, legend=False)
+            return render_ansi(self.tokenizer, self.buffer, self.segments, reward, legend=legend)
         return render_plain(self.tokenizer, self.buffer, self.segments, reward)

@@ -76,7 +76,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from textgym.tool import Tool, ToolError
+from textgym.tool import Tool, ToolError, ToolOutput
 
 __all__ = [
     "Corpus",
@@ -87,6 +87,7 @@ __all__ = [
     "WikiSearch",
     "default_cache_dir",
     "format_hits",
+    "render_hits",
     "load_corpus",
     "load_from_disk",
     "match_expression",
@@ -834,26 +835,42 @@ def format_hits(
     max_tokens: int | None = None,
     count_tokens: Callable[[str], int] | None = None,
 ) -> str:
-    """Render hits as ``[1] Title\\nsnippet`` blocks, capped at ``max_tokens``.
+    """Render hits as ``[1] Title\nsnippet`` blocks, capped at ``max_tokens`` (the text of
+    :func:`render_hits`)."""
+    return render_hits(hits, max_tokens=max_tokens, count_tokens=count_tokens)[0]
+
+
+def render_hits(
+    hits: list[SearchHit],
+    *,
+    max_tokens: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> tuple[str, list[dict[str, str]]]:
+    """The response text, ``[1] Title\nsnippet`` blocks capped at ``max_tokens``, and the
+    hits it shows as ``{"title", "text"}`` records (the tool's structured data).
 
     Whole results are dropped from the end to fit; the first result alone is shortened
-    (snippet, then title) when even it does not fit, so the response is never empty.
+    (snippet, then title) when even it does not fit, so the response is never empty. The
+    records hold exactly what the text shows, shortened hit included: a reader of the data
+    knows no more than the agent reading the text.
     """
     count = count_tokens or (lambda s: len(s.encode("utf-8")))
-    blocks = [f"[{i}] {hit.title}\n{hit.snippet}" for i, hit in enumerate(hits, 1)]
+    shown = [{"title": hit.title, "text": hit.snippet} for hit in hits]
+    blocks = [f"[{i}] {hit['title']}\n{hit['text']}" for i, hit in enumerate(shown, 1)]
     if max_tokens is None:
-        return "\n".join(blocks)
-    response = ""
+        return "\n".join(blocks), shown
+    response, kept = "", 0
     for block in blocks:
         candidate = f"{response}\n{block}" if response else block
         if count(candidate) <= max_tokens:
-            response = candidate
+            response, kept = candidate, kept + 1
         elif not response:
             response = _shorten_to_fit(block, max_tokens, count)
-            break
+            title, _, text = response.removeprefix("[1] ").partition("\n")
+            return response, [{"title": title, "text": text}] if response else []
         else:
             break
-    return response
+    return response, shown[:kept]
 
 
 def _shorten_to_fit(text: str, max_tokens: int, count: Callable[[str], int]) -> str:
@@ -874,11 +891,16 @@ def _shorten_to_fit(text: str, max_tokens: int, count: Callable[[str], int]) -> 
 class WikiSearch(Tool):
     """The ``<Wiki>`` tool: keyword search over an encyclopedia.
 
-    ``WikiSearch(index)("Anna Vorkel born")`` returns the top ``k`` articles as::
+    ``WikiSearch(index).run("Anna Vorkel born")`` returns the top ``k`` articles as the
+    response text::
 
         [1] Anna Vorkel
         Anna Vorkel was born in Ostrevale in 1801.
         [2] ...
+
+    and, as the result's ``data``, the hits that text shows:
+    ``[{"title": "Anna Vorkel", "text": "Anna Vorkel was born in Ostrevale in 1801."}, ...]``
+    (an empty list for no results).
 
     Args:
         index: a :class:`SearchIndex`, or a corpus to index (see :func:`load_corpus`).
@@ -911,14 +933,15 @@ class WikiSearch(Tool):
         self.count_tokens = count_tokens
         self.snippet_chars = snippet_chars
 
-    def __call__(self, query: str) -> str:
+    def __call__(self, query: str) -> ToolOutput:
         terms = sanitize_query(query)
         if not terms:
             raise ToolError("empty query: write a few keywords, e.g. a name and what you want")
         hits = self.index.search(query, self.k, snippet_chars=self.snippet_chars)
         if not hits:
-            return f"No results for: {' '.join(terms)}"
-        return format_hits(hits, max_tokens=self.max_tokens, count_tokens=self.count_tokens)
+            return ToolOutput(f"No results for: {' '.join(terms)}", [])
+        text, shown = render_hits(hits, max_tokens=self.max_tokens, count_tokens=self.count_tokens)
+        return ToolOutput(text, shown)
 
     def close(self) -> None:
         self.index.close()
