@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from textgym.checks import positive_int
+
 if TYPE_CHECKING:  # annotations only: value_head saves adapters with this module
     from textgym.agents.value_head import ValueHeadLM
 
@@ -57,8 +59,7 @@ class LoraSettings:
     target_modules: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rank, int) or isinstance(self.rank, bool) or self.rank < 1:
-            raise ValueError(f"LoRA rank must be a positive int, got {self.rank!r}")
+        positive_int("LoRA rank", self.rank)
         if not self.alpha > 0:
             raise ValueError(f"LoRA alpha must be > 0, got {self.alpha!r}")
 

@@ -46,6 +46,7 @@ from textgym.agents.run_folder import (
 from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config, tiny_llama_config
+from textgym.checks import positive_int
 from textgym.fileio import atomic_write_text
 from textgym.rollout import evaluate
 from textgym.vector import make_vec
@@ -388,8 +389,7 @@ def train_reward(
     ``reward_log.json`` (losses, pair counts, held-out accuracy); returns the folder and the
     held-out pairwise accuracy."""
     for name, value in (("items", items), ("held_out", held_out)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
     cfg = config or RewardConfig()
     out = Path(out_dir)
     _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)

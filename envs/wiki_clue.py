@@ -19,6 +19,7 @@ from pettingzoo import AECEnv
 from pettingzoo.utils import AgentSelector
 
 from textgym.answers import read_answer
+from textgym.checks import positive_int
 from textgym.envs.wiki import exact_match, normalize_answer
 from textgym.envs.wiki_corpus import (
     GENERATOR_VERSION,
@@ -175,8 +176,7 @@ class WikiClueEnv(AECEnv):
             ("max_context", max_context),
             ("max_response_tokens", max_response_tokens),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if render_mode not in (None, "ansi", "human"):
             raise ValueError(f"render_mode must be None, 'ansi' or 'human', got {render_mode!r}")
         self.task = ClueTask(seed=seed, test_size=test_size, entities=entities)

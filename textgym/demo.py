@@ -21,6 +21,7 @@ import textgym
 from textgym.agents import OracleAgent, PolicyAgent, PPOConfig, RandomAgent, SFTConfig
 from textgym.agents.run_folder import prepare_run_folder
 from textgym.agents.train import train_ppo, train_sft
+from textgym.checks import positive_int
 
 ENV_ID = "TextEnv-Calculator-v0"
 #: The demonstrations: the oracle calls the calculator on 30% of the items.
@@ -56,8 +57,7 @@ def run_demo(
         ("ppo_iterations", ppo_iterations),
         ("episodes_per_iteration", episodes_per_iteration),
     ):  # checked before minutes of training, not after
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     started = time.perf_counter()
     out = Path(out_dir)

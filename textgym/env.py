@@ -17,18 +17,13 @@ import numpy as np
 from gymnasium import spaces
 from transformers import PreTrainedTokenizerBase
 
+from textgym.checks import positive_int
 from textgym.task import SPLITS, Task, TaskItem, ToolCall
 from textgym.tokenizer import encode_agent_text, encode_text, make_tokenizer
 from textgym.tool import Tool
 from textgym.turn_engine import ToolStats, TurnEngine
 
 __all__ = ["TextEnv", "ToolStats"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class TextEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -135,10 +130,10 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         self.task = task
         self.tools: dict[str, Tool] = {tool.name: tool for tool in tool_list}
         self.tokenizer = make_tokenizer(tokenizer)
-        self.max_turns = _positive_int("max_turns", max_turns)
-        self.max_context = _positive_int("max_context", max_context)
-        self.max_turn_tokens = _positive_int("max_turn_tokens", max_turn_tokens)
-        self.max_response_tokens = _positive_int("max_response_tokens", max_response_tokens)
+        self.max_turns = positive_int("max_turns", max_turns)
+        self.max_context = positive_int("max_context", max_context)
+        self.max_turn_tokens = positive_int("max_turn_tokens", max_turn_tokens)
+        self.max_response_tokens = positive_int("max_response_tokens", max_response_tokens)
         self.split = split
         self.invalid_call_penalty = float(invalid_call_penalty)
         self.tool_bonus = float(tool_bonus)

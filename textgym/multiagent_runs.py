@@ -29,6 +29,7 @@ import numpy as np
 from pettingzoo import AECEnv
 from tqdm.auto import tqdm
 
+from textgym.checks import positive_int
 from textgym.multiagent import make_multiagent
 from textgym.multiagent_records import Game, MultiAgentResult, SeatOutcome
 from textgym.multiagent_seats import (
@@ -194,8 +195,8 @@ def evaluate_multiagent(
         seat_factory: builds the seats whose spec is not built in.
     """
     seed = _check_seed(seed)
-    if games is not None and (not isinstance(games, int) or isinstance(games, bool) or games < 1):
-        raise ValueError(f"games must be a positive int, got {games!r}")
+    if games is not None:
+        positive_int("games", games)
     env = make_multiagent(ma_id, **dict(env_kwargs or {}))
     try:
         specs = resolve_seat_specs(env, seats, ma_id=ma_id, seat_factory=seat_factory)

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from textgym.checks import positive_int
 from textgym.tokenizer import decode
 
 __all__ = ["Agent", "Episode", "EvalResult", "run_episode", "evaluate", "episode_record"]
@@ -211,8 +212,7 @@ def evaluate(
         if task is None or split != "test":
             raise ValueError("episodes must be given unless evaluating a textgym test split")
         episodes = task.test_size
-    if not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be a positive int, got {episodes!r}")
+    positive_int("episodes", episodes)
     if split == "test" and task is not None and episodes > task.test_size:
         raise ValueError(f"the test split has {task.test_size} items; asked for {episodes}")
     name = env_id or (env.spec.id if env.spec is not None else type(env.unwrapped).__name__)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from textgym.checks import positive_int
+
 __all__ = ["TaskItem", "ToolCall", "Task", "SPLITS"]
 
 SPLITS = ("train", "test")
@@ -98,8 +100,7 @@ class Task(ABC):
     def __init__(self, seed: int = 0, test_size: int = 200):
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        if not isinstance(test_size, int) or test_size < 1:
-            raise ValueError(f"test_size must be a positive int, got {test_size!r}")
+        positive_int("test_size", test_size)
         self.seed = seed
         self.test_size = test_size
         self._test: list[TaskItem] | None = None

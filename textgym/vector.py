@@ -23,6 +23,8 @@ import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import iterate
 
+from textgym.checks import positive_int
+
 __all__ = [
     "CheckedAsyncVectorEnv",
     "ThreadedVectorEnv",
@@ -162,8 +164,7 @@ def make_vec(
         raise ValueError(
             f"vectorization_mode must be one of {VECTOR_MODES}, got {vectorization_mode!r}"
         )
-    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+    positive_int("num_envs", num_envs)
     vector_kwargs = dict(vector_kwargs or {})
     if vectorization_mode == "sync":
         return gym.make_vec(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textgym.checks import positive_int
 from textgym.sandbox.protections import Protections, detect_isolation, seccomp_path
 from textgym.sandbox.worker_main import _HEADER
 
@@ -149,8 +150,7 @@ class Sandbox:
             ("open_files", open_files),
             ("output_chars", output_chars),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if not isinstance(spares, int) or spares < 0:
             raise ValueError(f"spares must be a non-negative int, got {spares!r}")
         if not timeout > 0:

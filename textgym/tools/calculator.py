@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
+from textgym.checks import positive_int
 from textgym.tool import Tool, ToolError
 
 __all__ = [
@@ -89,9 +90,7 @@ class CalculatorLimits:
 
     def __post_init__(self) -> None:
         for field in ("max_length", "max_depth", "max_nodes", "max_digits"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{field} must be a positive int, got {value!r}")
+            positive_int(field, getattr(self, field))
         if self.max_digits > _MAX_DIGITS_CAP:
             raise ValueError(f"max_digits must be at most {_MAX_DIGITS_CAP}")
 

@@ -76,6 +76,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from textgym.checks import positive_int
 from textgym.tool import Tool, ToolError, ToolOutput
 
 __all__ = [
@@ -925,8 +926,7 @@ class WikiSearch(Tool):
         count_tokens: Callable[[str], int] | None = None,
         snippet_chars: int = 200,
     ):
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        positive_int("k", k)
         self.index = index if isinstance(index, SearchIndex) else SearchIndex(index)
         self.k = k
         self.max_tokens = max_tokens

@@ -24,6 +24,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from textgym.checks import positive_int
+
 __all__ = ["SelfPlayVectorEnv"]
 
 
@@ -37,8 +39,7 @@ class SelfPlayVectorEnv(gym.vector.VectorEnv):
     """
 
     def __init__(self, make_env: Callable[[], Any], num_games: int):
-        if not isinstance(num_games, int) or isinstance(num_games, bool) or num_games < 1:
-            raise ValueError(f"num_games must be a positive int, got {num_games!r}")
+        positive_int("num_games", num_games)
         self.games = [make_env() for _ in range(num_games)]
         first = self.games[0]
         self.seats = list(first.possible_agents)
