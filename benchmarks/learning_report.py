@@ -69,7 +69,7 @@ def _learning_rows() -> list[str]:
             )
         rows.append(
             f"| Calculator level {level} | SFT {r['sft_steps']} steps{_decay(r)} "
-            f"({r['model_size']}) | "
+            f"({r['model_size']}{', Llama' if r.get('arch') == 'llama' else ''}) | "
             f"{r['ppo_iterations_done']} × {r['ppo_config']['episodes_per_iteration']} | "
             f"{_arrow(t['sft']['greedy'], t['sft+ppo']['greedy'], 'success')} / "
             f"{_arrow(t['sft']['sampled'], t['sft+ppo']['sampled'], 'success')} | {extra} | "

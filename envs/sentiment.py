@@ -225,7 +225,5 @@ class SentimentEnv(TextEnv):
         # No newline: the agent continues the opening's sentence.
         return item.question
 
-    def _final_info(self, task_score: float, answer: str | None, terminated: bool) -> dict:
-        info = super()._final_info(task_score, answer, terminated)
-        info["degeneration"] = degeneration_metrics(answer or "")
-        return info
+    def episode_info(self, answer: str | None) -> dict:
+        return {"degeneration": degeneration_metrics(answer or "")}

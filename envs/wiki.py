@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedTokenizerBase
-
 from textgym.answers import read_answer
 from textgym.env import TextEnv
 from textgym.envs.wiki_corpus import (
@@ -42,7 +40,6 @@ from textgym.envs.wiki_corpus import (
 )
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
-from textgym.tokenizer import encode_text
 from textgym.tools.search import (
     DocumentsCorpus,
     SearchIndex,
@@ -369,22 +366,12 @@ class QATask(_AliasScoring):
         data = {"answers": list(pair.answers), "query": pair.query or pair.question}
         return TaskItem(split, index, pair.question, pair.answers[0], data)
 
-    def generate(self, rng: random.Random) -> tuple[str, str, dict[str, Any]]:
-        pair = self.pairs[self._train_order[rng.randrange(len(self._train_order))]]
-        return pair.question, pair.answers[0], {"answers": list(pair.answers)}
+    def draw_test_items(self) -> list[TaskItem]:
+        return [self._item("test", i, p) for i, p in enumerate(self._test_order)]
 
-    def test_items(self) -> list[TaskItem]:
-        if self._test is None:
-            self._test = [self._item("test", i, p) for i, p in enumerate(self._test_order)]
-            self._test_keys = frozenset(item.question for item in self._test)
-        return self._test
-
-    def item(self, split: str, index: int) -> TaskItem:
-        if split != "train":
-            return super().item(split, index)  # validates; test items from the fixed list
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            raise ValueError(f"index must be a non-negative int, got {index!r}")
-        rng = self._rng("train", index, 0)
+    def draw_train_item(self, index: int) -> TaskItem:
+        # The train questions are the ones outside the test order: no redraws needed.
+        rng = self.item_rng("train", index, 0)
         return self._item("train", index, self._train_order[rng.randrange(len(self._train_order))])
 
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:
@@ -400,16 +387,6 @@ class QATask(_AliasScoring):
 
 
 # ---- the environment -------------------------------------------------------------------
-
-
-class _TokenCounter:
-    """Counts tokens of tool output the way the env will encode it (picklable)."""
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase):
-        self.tokenizer = tokenizer
-
-    def __call__(self, text: str) -> int:
-        return len(encode_text(self.tokenizer, text))
 
 
 class WikiSearchEnv(TextEnv):
@@ -544,10 +521,6 @@ class WikiSearchEnv(TextEnv):
         except BaseException:
             index.close()
             raise
-        # The tool fills the budget with whole results, in the env's own tokens, so the
-        # env's cut (mid-snippet, with "...") is never needed.
-        self.search_tool.max_tokens = self.max_response_tokens
-        self.search_tool.count_tokens = _TokenCounter(self.tokenizer)
 
     @property
     def index(self) -> SearchIndex:

@@ -190,9 +190,7 @@ class WikiClueEnv(AECEnv):
         self.search_tool = WikiSearch(
             SearchIndex(documents, index_path, cache_dir=cache_dir),
             k=k,
-            max_tokens=max_response_tokens,
-            count_tokens=lambda text: len(encode_text(self.tokenizer, text)),
-        )
+        )  # the turn engine binds it to the tokenizer and max_response_tokens
         # Box actions are right-padded with the pad id: a turn also ends at its first pad.
         self._engine = TurnEngine(
             self.tokenizer,

@@ -320,10 +320,17 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             reward -= self.invalid_call_penalty * sum(not call.valid for call in self._calls)
         return reward
 
+    def episode_info(self, answer: str | None) -> dict[str, Any]:
+        """Extra fields for the last step's ``info`` (``answer`` is the final answer as
+        written, ``None`` for a truncated episode). Default: none; the sentiment env adds
+        its degeneration metrics here."""
+        return {}
+
     def _final_info(self, task_score: float, answer: str | None, terminated: bool) -> dict:
         assert self._item is not None
         success = bool(terminated and task_score >= self.task.success_threshold)
         return {
+            **self.episode_info(answer),
             "success": success,
             "answer": answer,
             "score": float(task_score),

@@ -108,9 +108,14 @@ class Task(ABC):
 
     # ---- what a task defines -------------------------------------------------------
 
-    @abstractmethod
     def generate(self, rng: random.Random) -> tuple[str, str, dict[str, Any]]:
-        """Draw one problem: ``(question, answer, data)``, using only ``rng``."""
+        """Draw one problem: ``(question, answer, data)``, using only ``rng``. Every task
+        implements it, except one that overrides :meth:`draw_test_items` and
+        :meth:`draw_train_item` (a fixed list of problems)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} implements neither generate() nor draw_test_items() "
+            "and draw_train_item()"
+        )
 
     @abstractmethod
     def score(self, item: TaskItem, answer: str) -> float:
@@ -132,32 +137,65 @@ class Task(ABC):
 
     # ---- items and splits ----------------------------------------------------------
 
-    def _rng(self, split: str, index: int, attempt: int) -> random.Random:
+    def item_rng(self, split: str, index: int, attempt: int = 0) -> random.Random:
+        """The generator of one draw of item ``index`` of ``split``: a pure function of
+        the task's config and those arguments."""
         # A string seed hashes with SHA-512 inside random.seed: stable across processes and
         # independent of PYTHONHASHSEED.
         config = json.dumps(self.config(), sort_keys=True)
         return random.Random(f"{config}|{split}|{index}|{attempt}")
 
     def test_items(self) -> list[TaskItem]:
-        """The fixed test split (built once, cached). Items within it are distinct."""
+        """The fixed test split (built once by :meth:`draw_test_items`, cached)."""
         if self._test is None:
-            items: list[TaskItem] = []
-            keys: set[str] = set()
-            for index in range(self.test_size):
-                for attempt in range(self.max_redraws):
-                    question, answer, data = self.generate(self._rng("test", index, attempt))
-                    key = self.key(question, answer, data)
-                    if key not in keys:
-                        break
-                else:
-                    raise RuntimeError(
-                        f"{self.name}: could not draw {self.test_size} distinct test items; "
-                        "the problem space is too small for this test_size"
-                    )
-                keys.add(key)
-                items.append(TaskItem("test", index, question, answer, data))
-            self._test, self._test_keys = items, frozenset(keys)
+            items = self.draw_test_items()
+            self._test = items
+            self._test_keys = frozenset(
+                self.key(item.question, item.answer, item.data) for item in items
+            )
         return self._test
+
+    # ---- hooks for tasks over a fixed list of items --------------------------------
+
+    def draw_test_items(self) -> list[TaskItem]:
+        """Build the test split. Default: item ``i`` from :meth:`generate`, redrawn until
+        its key is new. A task over a fixed list of problems (a QA file) overrides this
+        and :meth:`draw_train_item` instead of implementing :meth:`generate`."""
+        items: list[TaskItem] = []
+        keys: set[str] = set()
+        for index in range(self.test_size):
+            for attempt in range(self.max_redraws):
+                question, answer, data = self.generate(self.item_rng("test", index, attempt))
+                key = self.key(question, answer, data)
+                if key not in keys:
+                    break
+            else:
+                raise RuntimeError(
+                    f"{self.name}: could not draw {self.test_size} distinct test items; "
+                    "the problem space is too small for this test_size"
+                )
+            keys.add(key)
+            items.append(TaskItem("test", index, question, answer, data))
+        return items
+
+    def draw_train_item(self, index: int) -> TaskItem:
+        """Build train item ``index`` (already validated). Default: from :meth:`generate`,
+        redrawn while its key is in the test split."""
+        test_keys = self.test_keys()
+        for attempt in range(self.max_redraws):
+            question, answer, data = self.generate(self.item_rng("train", index, attempt))
+            if self.key(question, answer, data) not in test_keys:
+                return TaskItem("train", index, question, answer, data)
+        raise RuntimeError(
+            f"{self.name}: train item {index} collided with the test split "
+            f"{self.max_redraws} times; the problem space is too small for this test_size"
+        )
+
+    def test_keys(self) -> frozenset[str]:
+        """The keys (:meth:`key`) of the test split's problems."""
+        self.test_items()
+        assert self._test_keys is not None
+        return self._test_keys
 
     def item(self, split: str, index: int) -> TaskItem:
         """Item ``index`` of ``split``; the same arguments always give the same item."""
@@ -169,16 +207,7 @@ class Task(ABC):
             if index >= self.test_size:
                 raise IndexError(f"test split has {self.test_size} items; index {index} is out")
             return self.test_items()[index]
-        self.test_items()
-        assert self._test_keys is not None
-        for attempt in range(self.max_redraws):
-            question, answer, data = self.generate(self._rng("train", index, attempt))
-            if self.key(question, answer, data) not in self._test_keys:
-                return TaskItem("train", index, question, answer, data)
-        raise RuntimeError(
-            f"{self.name}: train item {index} collided with the test split "
-            f"{self.max_redraws} times; the problem space is too small for this test_size"
-        )
+        return self.draw_train_item(index)
 
     def split_hash(self, split: str = "test") -> str:
         """SHA-256 of the test split's items and the task config, to pin leaderboards."""

@@ -81,6 +81,12 @@ class Tool(ABC):
             response = response[: self.max_output_chars] + "...[truncated]"
         return ToolResult(response=response, ok=ok, data=data)
 
+    def bind(self, tokenizer: Any, max_response_tokens: int) -> None:
+        """Called by the env that runs the tool, once, before any call: the env's
+        tokenizer and its cap on a response in tokens. A tool whose output depends on
+        them sets itself up here (the search tool fits whole results into the cap, counted
+        in the env's tokens). Default: nothing."""
+
     def close(self) -> None:
         """Release held resources (worker processes, index files). Default: nothing."""
 

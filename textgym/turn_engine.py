@@ -105,6 +105,8 @@ class TurnEngine:
         self.max_response_tokens = int(max_response_tokens)
         self.cut_at_pad = cut_at_pad
         self.timings: dict[str, ToolStats] = {name: ToolStats() for name in self.tools}
+        for tool in self.tools.values():
+            tool.bind(tokenizer, self.max_response_tokens)
 
     def new_transcript(self, max_context: int) -> Transcript:
         """An empty context of ``max_context`` tokens for one seat or episode."""

@@ -77,6 +77,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from textgym.checks import positive_int
+from textgym.tokenizer import encode_text
 from textgym.tool import Tool, ToolError, ToolOutput
 
 __all__ = [
@@ -943,5 +944,25 @@ class WikiSearch(Tool):
         text, shown = render_hits(hits, max_tokens=self.max_tokens, count_tokens=self.count_tokens)
         return ToolOutput(text, shown)
 
+    def bind(self, tokenizer: Any, max_response_tokens: int) -> None:
+        """Fill the response with whole results up to the env's cap, counted in the env's
+        tokens, so the env's own cut (mid-snippet, with ``...``) is never needed. Settings
+        given to the constructor are kept."""
+        if self.max_tokens is None:
+            self.max_tokens = max_response_tokens
+        if self.count_tokens is None:
+            self.count_tokens = TokenCounter(tokenizer)
+
     def close(self) -> None:
         self.index.close()
+
+
+class TokenCounter:
+    """Counts tokens of tool output the way an env encodes it (picklable, unlike a
+    lambda, so a tool bound to an env still goes to a subprocess vector env)."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
+        return len(encode_text(self.tokenizer, text))
