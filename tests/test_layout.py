@@ -1,6 +1,7 @@
 """Architecture rules: agents never import envs; editable and wheel installs both work."""
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -85,6 +86,15 @@ def test_packages_import_from_the_install():
 
 @pytest.mark.slow
 def test_wheel_contains_all_three_packages_and_imports(tmp_path):
+    # Built from a copy holding only what the wheel is made of: a build/ folder left in
+    # the checkout keeps modules of earlier builds and would hide a missing package.
+    source = tmp_path / "source"
+    for folder in ("textgym", "envs", "agents"):
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
         [
@@ -97,7 +107,7 @@ def test_wheel_contains_all_three_packages_and_imports(tmp_path):
             "-q",
             "-w",
             str(wheel_dir),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
@@ -117,6 +127,15 @@ def test_wheel_contains_all_three_packages_and_imports(tmp_path):
         "textgym/leaderboard/entry.schema.json",
     ):
         assert required in names, f"{required} missing from the wheel"
+    # Every source module ships: a subpackage left out of pyproject's list fails here.
+    for folder, installed in (
+        ("textgym", "textgym"),
+        ("envs", "textgym/envs"),
+        ("agents", "textgym/agents"),
+    ):
+        for source in (ROOT / folder).rglob("*.py"):
+            module = f"{installed}/{source.relative_to(ROOT / folder).as_posix()}"
+            assert module in names, f"{module} missing from the wheel"
     assert not any(n.startswith(("tests/", "envs/", "agents/")) for n in names)
     # Import from the unpacked wheel alone, with the source tree out of the path.
     target = tmp_path / "site"

@@ -143,8 +143,8 @@ def test_reset_and_step_reuse_one_open_index(default_env, monkeypatch):
     def fail(*args):
         raise AssertionError("the index was checked again")
 
-    monkeypatch.setattr(search, "_index_problem", fail)
-    monkeypatch.setattr(search, "build_index", fail)
+    monkeypatch.setattr(search.index, "index_problem", fail)
+    monkeypatch.setattr(search.index, "build_index", fail)
     for index in range(20):
         _play(default_env, "test", index)
     assert base.index._con is con

@@ -33,10 +33,12 @@ from textgym.tools.search import (
     WikiSearch,
     default_cache_dir,
     format_hits,
+    index_file,
     match_expression,
     render_hits,
     sanitize_query,
 )
+from textgym.tools.search import index as search_index
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "examples" / "wiki_tiny"
@@ -125,7 +127,7 @@ def test_only_stopwords_still_search(tiny_tool):
 def test_long_queries_are_capped(tiny_tool):
     words = " ".join(f"w{i}" for i in range(5000))
     assert len(sanitize_query(words)) == MAX_QUERY_TERMS
-    assert sanitize_query("x" * 10_000) == ["x" * search.MAX_TERM_CHARS]
+    assert sanitize_query("x" * 10_000) == ["x" * search.query.MAX_TERM_CHARS]
     assert tiny_tool.run("eiffel tower " + "z" * 10_000).response.startswith("[1] Eiffel Tower")
 
 
@@ -200,7 +202,7 @@ def test_the_structured_hits_are_the_hits_the_capped_text_shows(tiny_index):
 
 
 def test_common_terms_do_not_change_the_top_hit(monkeypatch):
-    monkeypatch.setattr(search, "COMMON_TERM_MIN_DOCS", 100)  # prune on 2,000 documents
+    monkeypatch.setattr(search_index, "COMMON_TERM_MIN_DOCS", 100)  # prune on 2,000 documents
     enc = generate_encyclopedia(0, 2000)
     docs = DocumentsCorpus(enc.articles)
     pruned = SearchIndex(docs)
@@ -236,7 +238,7 @@ def test_built_once_then_reused(tmp_path):
     first = SearchIndex(CORPUS, path)
     assert first.built and first.rebuild_reason == "missing" and first.documents == 12
     inode = path.stat().st_ino
-    search._VERIFIED.clear()  # as a new process would: full checks, then reuse
+    search_index._VERIFIED.clear()  # as a new process would: full checks, then reuse
     second = SearchIndex(CORPUS, path)
     assert not second.built and path.stat().st_ino == inode
     third = SearchIndex(CORPUS, path)  # cached check in this process
@@ -263,7 +265,7 @@ def test_default_path_is_stable_per_jsonl_file_and_in_the_cache(tmp_path):
     corpus = _copy_corpus(tmp_path)
     index = SearchIndex(corpus)
     assert index.path.parent == tmp_path / "cache" / "search"
-    package = Path(search.__file__).resolve().parents[1]  # never inside textgym itself
+    package = Path(search.__file__).resolve().parents[2]  # never inside textgym itself
     assert package not in index.path.resolve().parents
     with open(corpus, "a") as handle:
         handle.write(json.dumps({"title": "Extra", "text": "More text."}) + "\n")
@@ -328,7 +330,7 @@ def test_damaged_index_is_detected_and_rebuilt(tmp_path, damage, reason):
     assert repaired.built and reason in repaired.rebuild_reason
     assert repaired.search("Ganymede moon", 1)[0].title == "Jupiter"
     repaired.close()
-    assert search._index_problem(path, repaired.corpus.fingerprint) is None
+    assert index_file.index_problem(path, repaired.corpus.fingerprint) is None
 
 
 def test_damage_found_while_querying_is_repaired(tmp_path):
@@ -372,7 +374,7 @@ def test_concurrent_builders_in_separate_processes(tmp_path):
     outs = [proc.communicate(timeout=120)[0].strip() for proc in procs]
     assert all(proc.returncode == 0 for proc in procs)
     assert sorted(outs) == ["False Mona Lisa", "False Mona Lisa", "True Mona Lisa"]
-    assert search._index_problem(path, JsonlCorpus(CORPUS).fingerprint) is None
+    assert index_file.index_problem(path, JsonlCorpus(CORPUS).fingerprint) is None
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -392,7 +394,7 @@ def test_simultaneous_builders_never_corrupt_the_index(tmp_path, monkeypatch, lo
     lock one builds; without it (platforms with no flock) several build at once and the
     atomic rename still leaves one valid file, which every process can query."""
     if not locked:
-        monkeypatch.setattr(search, "_build_lock", lambda path: contextlib.nullcontext())
+        monkeypatch.setattr(search_index, "build_lock", lambda path: contextlib.nullcontext())
     enc = generate_encyclopedia(0, 2000)  # generated before the fork: the children share it
     corpus = DocumentsCorpus(enc.articles, name="race", fingerprint=enc.fingerprint)
     path = tmp_path / "race.sqlite"
@@ -411,7 +413,7 @@ def test_simultaneous_builders_never_corrupt_the_index(tmp_path, monkeypatch, lo
     assert all(found is True for _, found in outcomes), outcomes
     builds = sum(built is True for built, _ in outcomes)
     assert builds == 1 if locked else builds >= 1
-    assert search._index_problem(path, enc.fingerprint) is None
+    assert index_file.index_problem(path, enc.fingerprint) is None
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -523,4 +525,4 @@ def test_sqlite_without_fts5_is_a_clear_error():
             raise sqlite3.OperationalError("no such module: fts5")
 
     with pytest.raises(RuntimeError, match="no FTS5"):
-        search._require_fts5(NoFts5())
+        index_file.require_fts5(NoFts5())
