@@ -28,16 +28,8 @@ from typing import Any
 
 from textgym.answers import read_answer
 from textgym.env import TextEnv
-from textgym.envs.wiki_corpus import (
-    GENERATOR_VERSION,
-    MULTI_HOP,
-    RELATIONS,
-    Encyclopedia,
-    Entity,
-    generate_encyclopedia,
-    question_fields,
-    read_fact,
-)
+from textgym.envs.wiki_corpus import GENERATOR_VERSION, Encyclopedia, generate_encyclopedia
+from textgym.envs.wiki_facts import MULTI_HOP, RELATIONS, Entity, question_fields, read_fact
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
 from textgym.tools.search import (

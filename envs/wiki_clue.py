@@ -21,12 +21,8 @@ from pettingzoo.utils import AgentSelector
 from textgym.answers import read_answer
 from textgym.checks import positive_int
 from textgym.envs.wiki import exact_match, normalize_answer
-from textgym.envs.wiki_corpus import (
-    GENERATOR_VERSION,
-    Encyclopedia,
-    Entity,
-    generate_encyclopedia,
-)
+from textgym.envs.wiki_corpus import GENERATOR_VERSION, Encyclopedia, generate_encyclopedia
+from textgym.envs.wiki_facts import Entity
 from textgym.multiagent import token_array_spaces
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall

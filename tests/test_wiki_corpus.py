@@ -22,11 +22,14 @@ from textgym.envs.wiki import (
     normalize_answer,
     score_answer,
 )
-from textgym.envs.wiki_corpus import (
+from textgym.envs.wiki_corpus import generate_encyclopedia
+from textgym.envs.wiki_facts import (
+    FACT_SENTENCES,
     KINDS,
     MULTI_HOP,
     RELATIONS,
-    generate_encyclopedia,
+    fact_sentence,
+    fact_sentences,
     read_fact,
 )
 
@@ -171,6 +174,32 @@ def test_read_fact_ignores_distractors():
     assert read_fact(other_title, "person", "birth_city", person.name) is None
     own = [{"title": person.name, "text": f"{person.name} was born in Elsewhere in 1700."}]
     assert read_fact(own, "person", "birth_city", person.name) == "Elsewhere"
+
+
+def test_every_fact_is_read_back_from_its_own_sentence():
+    """Writer and reader share one template per fact sentence: each fact of every entity
+    is read back from the article's sentences, and only from the one that states it."""
+    enc = generate_encyclopedia(0, 500)
+    for entity in enc.entities:
+        article = dict(enc.articles)[entity.name]
+        written = fact_sentences(entity)
+        assert all(sentence in article for sentence in written)
+        for relation, value in entity.facts.items():
+            sentence = fact_sentence(entity.kind, relation)
+            hits = [{"title": entity.name, "text": text} for text in written]
+            assert read_fact(hits, entity.kind, relation, entity.name) == value
+            others = [h for h, t in zip(hits, FACT_SENTENCES[entity.kind]) if t != sentence]
+            assert read_fact(others, entity.kind, relation, entity.name) is None
+
+
+def test_every_relation_has_exactly_one_fact_sentence():
+    for kind, relations in RELATIONS.items():
+        for relation in relations:
+            holding = [t for t in FACT_SENTENCES[kind] if "{" + relation + "}" in t]
+            assert len(holding) == 1, (kind, relation, holding)
+            assert fact_sentence(kind, relation) == holding[0]
+    with pytest.raises(KeyError, match="no fact sentence"):
+        fact_sentence("person", "population")
 
 
 # ---- answers ---------------------------------------------------------------------------
