@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from collections.abc import Sequence
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -20,9 +18,16 @@ from pettingzoo.utils import AgentSelector
 
 from textgym.answers import read_answer
 from textgym.checks import positive_int
-from textgym.envs.wiki import exact_match, normalize_answer
+from textgym.envs.wiki_clue_seats import (
+    GIVER,
+    GUESSER,
+    ScriptedClueGiver,
+    ScriptedGuesser,
+    clue_is_legal,
+)
 from textgym.envs.wiki_corpus import GENERATOR_VERSION, Encyclopedia, generate_encyclopedia
 from textgym.envs.wiki_facts import Entity
+from textgym.envs.wiki_tasks import exact_match
 from textgym.multiagent import token_array_spaces
 from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
@@ -31,15 +36,6 @@ from textgym.tools.search import DocumentsCorpus, SearchIndex, WikiSearch
 from textgym.turn_engine import TurnEngine
 
 __all__ = ["ClueTask", "WikiClueEnv", "ScriptedClueGiver", "ScriptedGuesser", "clue_is_legal"]
-
-GIVER, GUESSER = "giver_0", "guesser_0"
-_WORD = re.compile(r"[^\W_]+")
-
-
-def clue_is_legal(clue: str, name: str) -> bool:
-    """A clue may not contain any word of the entity's name (case-insensitive)."""
-    banned = {w.lower() for w in _WORD.findall(name)}
-    return bool(clue.strip()) and not banned & {w.lower() for w in _WORD.findall(clue)}
 
 
 class ClueTask(Task):
@@ -253,7 +249,7 @@ class WikiClueEnv(AECEnv):
         self.guesses: list[str] = []
         self.clues: list[str] = []
         self.calls: dict[str, list[ToolCall]] = {agent: [] for agent in self.agents}
-        self._turn_calls = 0
+        self.turn_calls = 0  # by the seat to move, this turn (the scripted seats read it)
         self.transcripts = {
             agent: self._engine.new_transcript(self.max_context) for agent in self.agents
         }
@@ -292,8 +288,8 @@ class WikiClueEnv(AECEnv):
         overflow = turn.overflow
         if turn.call is not None:
             self.calls[agent].append(turn.call)
-            self._turn_calls += 1
-            if not overflow and self._turn_calls < self.max_calls_per_turn:
+            self.turn_calls += 1
+            if not overflow and self.turn_calls < self.max_calls_per_turn:
                 self._after_step(agent, overflow=False)  # the same seat goes on
                 return
             text = ""  # out of calls: the turn ends with an empty clue or guess
@@ -308,7 +304,7 @@ class WikiClueEnv(AECEnv):
 
     def _clue(self, clue: str) -> bool:
         self.clues.append(clue)
-        self._turn_calls = 0
+        self.turn_calls = 0
         if clue_is_legal(clue, self.entity.name):
             ok = self._tell(GUESSER, f"Clue {self.round}: {clue}\n")
         else:
@@ -326,7 +322,7 @@ class WikiClueEnv(AECEnv):
     def _guess(self, guess: str) -> bool:
         answer = read_answer(guess)
         self.guesses.append(answer)
-        self._turn_calls = 0
+        self.turn_calls = 0
         if self.task.score(self.item, answer) >= 1.0:
             reward = 1.0 - 0.25 * (self.round - 1)
             self.rewards = dict.fromkeys(self.agents, reward)
@@ -406,50 +402,3 @@ class WikiClueEnv(AECEnv):
 
     def close(self) -> None:
         self.search_tool.close()
-
-
-class ScriptedClueGiver:
-    """Builds clues from pairs of facts (never words of the name), searches each, and
-    submits the first whose top hit is the entity; with none, the first legal clue."""
-
-    def candidates(self, env: WikiClueEnv) -> list[str]:
-        entity = env.entity
-        values = [v for v in entity.facts.values() if clue_is_legal(v, entity.name)]
-        kind = entity.extra.get("form", entity.kind)
-        # Three facts pin an entity down better than two; distractor sentences in other
-        # articles often repeat a pair.
-        clues = [" ".join(c) for c in combinations(values, 3)]
-        clues += [f"{a} {b}" for a, b in combinations(values, 2)]
-        clues += [f"{kind} {v}" for v in values if clue_is_legal(f"{kind} {v}", entity.name)]
-        used = set(env.clues)
-        return [c for c in clues if c not in used] or [entity.kind]
-
-    def act(self, env: WikiClueEnv) -> np.ndarray:
-        candidates = self.candidates(env)
-        tried = [call for call in env.calls[GIVER] if call.query in candidates]
-        turn_calls = env._turn_calls
-        if turn_calls:
-            last = env.calls[GIVER][-1]
-            hits = last.data or []
-            if hits and normalize_answer(hits[0]["title"]) == normalize_answer(env.entity.name):
-                return env.encode_turn(f"{last.query}<submit>")
-        queried = {call.query for call in tried}
-        fresh = [c for c in candidates if c not in queried]
-        if turn_calls < env.max_calls_per_turn - 1 and fresh:
-            return env.encode_turn(call_text("Wiki", fresh[0]))
-        return env.encode_turn(f"{candidates[0]}<submit>")
-
-
-class ScriptedGuesser:
-    """Searches the latest clue and names the best-ranked title not yet guessed."""
-
-    def act(self, env: WikiClueEnv) -> np.ndarray:
-        clue = env.clues[-1] if env.clues else ""
-        if env._turn_calls == 0:
-            return env.encode_turn(call_text("Wiki", clue or "entry"))
-        hits = env.calls[GUESSER][-1].data or []
-        guessed = {normalize_answer(g) for g in env.guesses}
-        for hit in hits:
-            if normalize_answer(hit["title"]) not in guessed:
-                return env.encode_turn(submit_text(hit["title"]))
-        return env.encode_turn(submit_text(hits[0]["title"] if hits else "unknown"))
