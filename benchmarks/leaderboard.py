@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from textgym.cli import main
+from textgym.app.cli import main
 
 OUT = Path(__file__).resolve().parent / "results" / "leaderboard"
 

@@ -8,7 +8,7 @@ import pytest
 
 import textgym
 from textgym.agents import PPOConfig, RandomAgent, SFTConfig, ValueHeadLM, tiny_gpt2_config
-from textgym.cli import main
+from textgym.app.cli import main
 from textgym.registration import env_ids
 from textgym.sandbox import Sandbox
 from textgym.wrappers import FixedLength, TokenLevel

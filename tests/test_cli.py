@@ -3,7 +3,7 @@ import re
 import subprocess
 import sys
 
-from textgym.cli import main
+from textgym.app.cli import main
 
 
 def test_list_prints_every_env(capsys):
@@ -79,7 +79,7 @@ def test_play_in_a_terminal_session():
         [
             sys.executable,
             "-m",
-            "textgym.cli",
+            "textgym.app.cli",
             "play",
             "TextEnv-Calculator-v0",
             "--seed",
@@ -105,7 +105,7 @@ def test_play_in_a_terminal_session():
 
 
 def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
-    from textgym.demo import run_demo
+    from textgym.app.demo import run_demo
 
     code = run_demo(
         episodes=4,

@@ -13,7 +13,7 @@ import pytest
 
 import textgym
 from textgym.agents import OracleAgent, PPOConfig, SFTConfig
-from textgym.cli import build_parser, main
+from textgym.app.cli import build_parser, main
 
 ENV = "TextEnv-Calculator-v0"
 

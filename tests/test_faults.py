@@ -21,7 +21,7 @@ import torch
 
 import textgym
 from textgym import leaderboard as lb
-from textgym.cli import main
+from textgym.app.cli import main
 
 
 @pytest.mark.parametrize("with_reap", [False, True], ids=["unnoticed", "reaped"])
@@ -71,7 +71,7 @@ def test_training_on_a_dead_vector_env_fails_with_the_reason(tmp_path, capsys, m
     vec.close()
 
     # Through the CLI: exit code 1 and the reason, no traceback.
-    import textgym.cli_train as cli_train
+    import textgym.app.cli_train as cli_train
 
     def dies(*args, **kwargs):
         raise textgym.VectorEnvWorkerDied("async vector env: worker 0 (pid 1, exit code -9)")

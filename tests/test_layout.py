@@ -1,4 +1,11 @@
-"""Architecture rules: agents never import envs; editable and wheel installs both work."""
+"""Architecture rules: the layers of the import graph, and editable and wheel installs.
+
+The layers, top to bottom: the application (``textgym.app``: CLI, demo, agent specs, the
+leaderboard runner) -> the agents (``textgym.agents``) and the envs (``textgym.envs``),
+which never import each other -> the core (the rest of ``textgym``). A module imports only
+its own layer and those below, and never imports a textgym module inside a function body
+(the way an import cycle is dodged instead of fixed).
+"""
 
 import ast
 import shutil
@@ -11,65 +18,124 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _imports(path: Path) -> list[str]:
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:  # relative: resolve against textgym.agents
-                base = ["textgym", "agents"][: 2 - (node.level - 1)]
-                module = ".".join(base + ([module] if module else []))
-            names.append(module)
-            names += [f"{module}.{alias.name}" for alias in node.names]
-    return names
+#: Source folder -> the installed package it becomes.
+SOURCES = {"textgym": "textgym", "envs": "textgym.envs", "agents": "textgym.agents"}
+#: Layer -> the layers it may import.
+ALLOWED = {
+    "app": {"app", "agents", "envs", "core"},
+    "agents": {"agents", "core"},
+    "envs": {"envs", "core"},
+    "core": {"core"},
+}
 
 
-def test_agents_never_import_envs_statically():
-    files = sorted((ROOT / "agents").rglob("*.py"))
-    assert files
-    offenders = {
-        str(f.relative_to(ROOT)): name
-        for f in files
-        for name in _imports(f)
-        if name == "textgym.envs" or name.startswith("textgym.envs.") or name.startswith("envs")
-    }
-    assert not offenders, f"textgym.agents must not import textgym.envs: {offenders}"
+def _layer(module: str) -> str | None:
+    """The layer of a textgym module name (None for other packages)."""
+    parts = module.split(".")
+    if parts[0] != "textgym":
+        return None
+    if len(parts) > 1 and parts[1] in ("app", "agents", "envs"):
+        return parts[1]
+    return "core"
 
 
-def _imports_inside_functions(path: Path) -> list[str]:
-    """textgym modules imported inside a function body: how an import cycle is dodged."""
+def _module_name(root: Path, path: Path) -> str:
+    folder, *rest = path.relative_to(root).with_suffix("").parts
+    parts = SOURCES[folder].split(".") + [p for p in rest if p != "__init__"]
+    return ".".join(parts)
+
+
+def _imported(node: ast.AST, module: str, is_package: bool) -> list[str]:
+    """The textgym modules (or names in them) an import statement names."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    target = node.module or ""
+    if node.level:  # relative: resolve against this module's package
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        base = package[: len(package) - (node.level - 1)]
+        target = ".".join(base + ([target] if target else []))
+    return [target]
+
+
+def layer_violations(root: Path) -> list[str]:
+    """Every import under ``root`` (holding textgym/, envs/, agents/) that crosses the
+    layers upward or sideways, or imports a textgym module inside a function body."""
     found = []
-    for func in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        for node in ast.walk(func):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("textgym"):
-                found.append(f"{func.name}: {node.module}")
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names if a.name.startswith("textgym")]
-                found += [f"{func.name}: {name}" for name in names]
+    for folder in SOURCES:
+        for path in sorted((root / folder).rglob("*.py")):
+            module = _module_name(root, path)
+            layer = _layer(module)
+            tree = ast.parse(path.read_text())
+            in_function = {
+                id(node)
+                for func in ast.walk(tree)
+                if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+                for node in ast.walk(func)
+            }
+            where = str(path.relative_to(root))
+            for node in ast.walk(tree):
+                for name in _imported(node, module, path.name == "__init__.py"):
+                    target = _layer(name)
+                    if target is None:
+                        continue
+                    if target not in ALLOWED[layer]:
+                        found.append(f"{where}:{node.lineno}: {layer} imports {target} ({name})")
+                    if id(node) in in_function:
+                        found.append(f"{where}:{node.lineno}: {name} imported in a function")
     return found
 
 
-def test_agents_import_their_own_modules_at_the_top():
-    """No function-level imports between textgym modules in the agents: the cycles they
-    would hide are fixed instead (optional third-party extras may still load lazily)."""
-    offenders = {
-        str(f.relative_to(ROOT)): found
-        for f in sorted((ROOT / "agents").rglob("*.py"))
-        if (found := _imports_inside_functions(f))
-    }
-    assert not offenders, offenders
+def test_the_import_graph_keeps_its_layers():
+    assert (ROOT / "textgym" / "app").is_dir()
+    violations = layer_violations(ROOT)
+    assert not violations, "\n".join(violations)
 
 
-def test_agents_never_import_envs_at_runtime():
+@pytest.mark.parametrize(
+    "where, plant, reason",
+    [
+        ("textgym/env.py", "from textgym.agents import PPO", "core imports agents"),
+        ("textgym/tools/calculator.py", "import textgym.app.cli", "core imports app"),
+        ("envs/calculator.py", "from textgym.agents.ppo import PPO", "envs imports agents"),
+        (
+            "agents/ppo.py",
+            "from textgym.envs.calculator import CalculatorEnv",
+            "agents imports envs",
+        ),
+        ("agents/ppo.py", "from ..envs import wiki", "agents imports envs"),
+        (
+            "agents/generation.py",
+            "def f():\n    from textgym.agents.value_head import ValueHeadLM\n",
+            "imported in a function",
+        ),
+    ],
+)
+def test_the_layer_check_catches_a_planted_import(tmp_path, where, plant, reason):
+    """The check above can fail: a copy of the sources with one bad import planted."""
+    for folder in SOURCES:
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    assert layer_violations(tmp_path) == []
+    target = tmp_path / where
+    target.write_text(target.read_text() + "\n" + plant + "\n")
+    violations = layer_violations(tmp_path)
+    assert len(violations) == 1 and reason in violations[0], violations
+
+
+@pytest.mark.parametrize(
+    "imported, absent",
+    [
+        ("textgym", ("textgym.agents", "textgym.app", "textgym.envs")),
+        ("textgym.agents", ("textgym.envs", "textgym.app")),
+        ("textgym.envs", ("textgym.agents", "textgym.app")),
+    ],
+)
+def test_a_layer_loads_nothing_above_it(imported, absent):
     code = (
-        "import sys, textgym.agents;"
-        "bad = sorted(m for m in sys.modules if m.startswith('textgym.envs'));"
-        "print(bad)"
+        f"import sys, {imported};print(sorted(m for m in sys.modules if m.startswith({absent!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -12,7 +12,8 @@ import pytest
 
 import textgym
 from textgym import leaderboard as lb
-from textgym.cli import main
+from textgym.app import leaderboard_runner as runner
+from textgym.app.cli import main
 from textgym.leaderboard.records import cell_from_result, env_info
 from textgym.leaderboard.report import fmt
 from textgym.registration import env_ids
@@ -25,14 +26,14 @@ EPISODES = 6
 def board_dir(tmp_path_factory):
     """One small board over every registered env, shared by the read-only tests."""
     out = tmp_path_factory.mktemp("board")
-    lb.run_board(["random", "oracle"], out, episodes=EPISODES, progress=False)
+    runner.run_board(["random", "oracle"], out, episodes=EPISODES, progress=False)
     return out
 
 
 @pytest.fixture(scope="module")
 def entry():
     """A valid oracle entry on the calculator (EPISODES items)."""
-    return lb.evaluate_agent("oracle", [CALC], episodes=EPISODES, progress=False)
+    return runner.evaluate_agent("oracle", [CALC], episodes=EPISODES, progress=False)
 
 
 def _tables(markdown: str) -> dict[str, list[list[str]]]:
@@ -140,11 +141,11 @@ def test_same_settings_give_the_same_scores(board_dir, entry):
 
 
 def test_rerun_reuses_finished_cells_and_resumes_after_a_crash(tmp_path, monkeypatch):
-    import textgym.specs
+    import textgym.app.specs
 
     envs = [CALC, "TextEnv-Sentiment-v0"]
     calls: list[str] = []
-    real = textgym.specs.make_agent
+    real = textgym.app.specs.make_agent
 
     def counting(spec, env, **kwargs):
         calls.append(env.spec.id)
@@ -152,25 +153,25 @@ def test_rerun_reuses_finished_cells_and_resumes_after_a_crash(tmp_path, monkeyp
             raise RuntimeError("killed")  # the run dies on its second cell
         return real(spec, env, **kwargs)
 
-    monkeypatch.setattr(textgym.specs, "make_agent", counting)
+    monkeypatch.setattr(textgym.app.specs, "make_agent", counting)
     with pytest.raises(RuntimeError, match="killed"):
-        lb.run_board(["oracle"], tmp_path, env_ids=envs, episodes=3, progress=False)
+        runner.run_board(["oracle"], tmp_path, env_ids=envs, episodes=3, progress=False)
     assert (tmp_path / "cells" / "oracle" / f"{CALC}.json").is_file()
-    lb.run_board(["oracle"], tmp_path, env_ids=envs, episodes=3, progress=False)
+    runner.run_board(["oracle"], tmp_path, env_ids=envs, episodes=3, progress=False)
     assert calls == [CALC, "TextEnv-Sentiment-v0", "TextEnv-Sentiment-v0"]
     # A third run recomputes nothing; another agent adds only its own cells.
-    lb.run_board(["oracle", "random"], tmp_path, env_ids=envs, episodes=3, progress=False)
+    runner.run_board(["oracle", "random"], tmp_path, env_ids=envs, episodes=3, progress=False)
     assert calls[3:] == envs
     board = lb.load_board(tmp_path)
     assert [e["agent"]["name"] for e in board["entries"]] == ["oracle", "random"]
 
 
 def test_a_board_refuses_other_settings_in_the_same_folder(tmp_path):
-    lb.run_board(["random"], tmp_path, env_ids=[CALC], episodes=2, progress=False, chart=False)
+    runner.run_board(["random"], tmp_path, env_ids=[CALC], episodes=2, progress=False, chart=False)
     with pytest.raises(ValueError, match="episodes=2"):
-        lb.run_board(["random"], tmp_path, env_ids=[CALC], episodes=3, progress=False)
+        runner.run_board(["random"], tmp_path, env_ids=[CALC], episodes=3, progress=False)
     with pytest.raises(ValueError, match="ranks"):
-        lb.run_board(["random"], tmp_path, env_ids=["TextEnv-Sentiment-v0"], episodes=2)
+        runner.run_board(["random"], tmp_path, env_ids=["TextEnv-Sentiment-v0"], episodes=2)
 
 
 # ---- submissions -------------------------------------------------------------------------
@@ -353,7 +354,7 @@ def test_hf_spec_ranks_a_local_causal_lm(tmp_path):
         torch.manual_seed(0)
         GPT2LMHeadModel(config).save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
-    entry = lb.evaluate_agent(f"hf:{tmp_path / 'lm'}", [CALC], episodes=2, progress=False)
+    entry = runner.evaluate_agent(f"hf:{tmp_path / 'lm'}", [CALC], episodes=2, progress=False)
     cell = entry["results"][0]
     assert cell["episodes"] == 2 and cell["metrics"]["mean_agent_tokens"] > 0
     assert entry["agent"]["fingerprint"] and len(entry["agent"]["fingerprint"]) == 64
@@ -461,7 +462,9 @@ def test_the_submit_hint_merges_in_a_fresh_folder(tmp_path, capsys, monkeypatch)
     assert [e["agent"]["name"] for e in board["entries"]] == ["o"]
     assert (tmp_path / "leaderboard" / "leaderboard.md").is_file()
     # The new board is an ordinary one: `run` adds an agent under the same settings.
-    lb.run_board(["random"], tmp_path / "leaderboard", env_ids=[CALC], episodes=5, progress=False)
+    runner.run_board(
+        ["random"], tmp_path / "leaderboard", env_ids=[CALC], episodes=5, progress=False
+    )
     names = [e["agent"]["name"] for e in lb.load_board(tmp_path / "leaderboard")["entries"]]
     assert names == ["o", "random"]
 
@@ -470,13 +473,13 @@ def test_merge_into_a_fresh_folder_takes_whole_splits_and_registry_order(entry, 
     """Entries over whole test splits make a board with episodes=None; several entries
     make one board over the union of their envs, in registry order."""
     sentiment = "TextEnv-Sentiment-v0"
-    full = lb.evaluate_agent("oracle", [sentiment], name="full", progress=False)
+    full = runner.evaluate_agent("oracle", [sentiment], name="full", progress=False)
     (tmp_path / "full.json").write_text(json.dumps(full))
     board, names = lb.merge_entries([tmp_path / "full.json"], tmp_path / "a", chart=False)
     assert board["episodes"] is None and names == ["full"]
 
     calc_only = dict(copy.deepcopy(entry), agent={"name": "calc", "spec": "oracle"})
-    sentiment_only = lb.evaluate_agent(
+    sentiment_only = runner.evaluate_agent(
         "random", [sentiment], name="senti", episodes=EPISODES, progress=False
     )
     (tmp_path / "senti.json").write_text(json.dumps(sentiment_only))
@@ -505,7 +508,7 @@ def test_merge_into_a_fresh_folder_still_rejects_a_bad_entry(entry, tmp_path):
 
 
 def test_env_kwargs_change_the_split_hash_and_are_not_reused_across(tmp_path, monkeypatch):
-    import textgym.specs
+    import textgym.app.specs
 
     made: list[dict] = []
     real_make = gym.make
@@ -515,17 +518,17 @@ def test_env_kwargs_change_the_split_hash_and_are_not_reused_across(tmp_path, mo
         return real_make(env_id, **kwargs)
 
     evaluated: list[int] = []
-    real_agent = textgym.specs.make_agent
+    real_agent = textgym.app.specs.make_agent
 
     def counting_agent(spec, env, **kwargs):
         evaluated.append(env.unwrapped.task.config()["level"])
         return real_agent(spec, env, **kwargs)
 
     monkeypatch.setattr(gym, "make", recording_make)
-    monkeypatch.setattr(textgym.specs, "make_agent", counting_agent)
+    monkeypatch.setattr(textgym.app.specs, "make_agent", counting_agent)
     cells = tmp_path / "cells"
-    level0 = lb.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
-    level1 = lb.evaluate_agent(
+    level0 = runner.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
+    level1 = runner.evaluate_agent(
         "oracle", [CALC], episodes=3, cells_dir=cells, progress=False, env_kwargs={"level": 1}
     )
     assert {"level": 1} in made  # the kwargs reach gym.make
@@ -536,9 +539,9 @@ def test_env_kwargs_change_the_split_hash_and_are_not_reused_across(tmp_path, mo
     saved = json.loads((cells / "oracle" / f"{CALC}.json").read_text())
     assert saved["key"]["env_kwargs"] == {"level": 1}
     # Back to level 0: the saved cell is level 1's, so it is recomputed, then reused.
-    again = lb.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
+    again = runner.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
     assert again["results"][0]["split_hash"] == hash0 and evaluated == [0, 1, 0]
-    lb.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
+    runner.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
     assert evaluated == [0, 1, 0]
     # The entry validates against the split its kwargs make, and only that one.
     lb.validate_entry(level1, episodes=3, env_infos=lb.EnvInfos({"level": 1}))
@@ -547,7 +550,7 @@ def test_env_kwargs_change_the_split_hash_and_are_not_reused_across(tmp_path, mo
 
 
 def test_a_board_records_its_env_kwargs_and_keeps_them(tmp_path):
-    board = lb.run_board(
+    board = runner.run_board(
         ["oracle"],
         tmp_path,
         env_ids=[CALC],
@@ -560,12 +563,12 @@ def test_a_board_records_its_env_kwargs_and_keeps_them(tmp_path):
     assert board["envs"][0]["split_hash"] == gym.make(CALC, level=1).unwrapped.task.split_hash()
     assert '**{"level": 1}' in (tmp_path / "leaderboard.md").read_text()
     with pytest.raises(ValueError, match="env kwargs"):
-        lb.run_board(["oracle"], tmp_path, env_ids=[CALC], episodes=3, progress=False)
+        runner.run_board(["oracle"], tmp_path, env_ids=[CALC], episodes=3, progress=False)
     # A board made before env kwargs existed (no field) is a board without kwargs.
     plain = tmp_path / "plain"
-    lb.run_board(["random"], plain, env_ids=[CALC], episodes=3, progress=False, chart=False)
+    runner.run_board(["random"], plain, env_ids=[CALC], episodes=3, progress=False, chart=False)
     old = lb.load_board(plain)
     del old["env_kwargs"]
     (plain / "leaderboard.json").write_text(json.dumps(old))
-    board = lb.run_board(["oracle"], plain, env_ids=[CALC], episodes=3, progress=False)
+    board = runner.run_board(["oracle"], plain, env_ids=[CALC], episodes=3, progress=False)
     assert [e["agent"]["name"] for e in board["entries"]] == ["random", "oracle"]

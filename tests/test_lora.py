@@ -135,7 +135,7 @@ def test_lora_on_the_encoder_decoder_policy():
 
 
 def test_cli_trains_resumes_and_exports_a_lora_policy(tmp_path):
-    from textgym.cli import main
+    from textgym.app.cli import main
 
     out = tmp_path / "run"
     argv = ["train", "ppo", "--env", ENV, "--out", str(out),

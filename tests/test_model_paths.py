@@ -23,7 +23,7 @@ from textgym.agents.model_paths import (
     resolve_tokenizer_dir,
 )
 from textgym.agents.train import make_policy
-from textgym.specs import make_agent
+from textgym.app.specs import make_agent
 from textgym.tokenizer import CALL, SUBMIT
 
 ENV = "TextEnv-Calculator-v0"

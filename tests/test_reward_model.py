@@ -21,7 +21,7 @@ from textgym.agents.reward_model import (
     preference_pairs,
     train_reward_model,
 )
-from textgym.cli import main
+from textgym.app.cli import main
 
 TINY = {"n_layer": 1, "n_embd": 128, "n_head": 2}
 

@@ -22,7 +22,7 @@ from textgym.agents.run_folder import (
     prepare_run_folder,
     resume_conflicts,
 )
-from textgym.cli import main
+from textgym.app.cli import main
 
 ENV = "TextEnv-Calculator-v0"
 TINY = [
@@ -286,7 +286,7 @@ def test_a_toml_config_with_an_unknown_key_is_refused(tmp_path, capsys):
 @pytest.mark.slow
 def test_ctrl_c_stops_at_a_safe_point_and_says_what_was_saved(sft_model, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "textgym.cli", *_ppo(out, "--iterations", "50",
+    cmd = [sys.executable, "-m", "textgym.app.cli", *_ppo(out, "--iterations", "50",
            "--checkpoint-every", "100", init=sft_model)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

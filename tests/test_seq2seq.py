@@ -136,7 +136,7 @@ def test_sft_then_ppo_runs_a_t5_policy_on_the_calculator():
 
 
 def test_cli_trains_and_evaluates_a_t5_policy(tmp_path):
-    from textgym.cli import main
+    from textgym.app.cli import main
 
     sft_dir = tmp_path / "sft"
     assert main(["train", "sft", "--env", "TextEnv-Calculator-v0", "--out", str(sft_dir),

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import textgym
-from textgym.specs import make_agent
+from textgym.app.specs import make_agent
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

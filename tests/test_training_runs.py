@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from textgym.agents.metrics import read_jsonl
-from textgym.cli import main
+from textgym.app.cli import main
 
 TINY = [
     "--batch-size", "4", "--mini-batch-size", "2", "--num-envs", "2", "--eval-episodes", "3",
@@ -110,7 +110,7 @@ def _train_cmd(out: Path, init: Path, iterations: int, resume: bool = False) -> 
     cmd = [
         sys.executable,
         "-m",
-        "textgym.cli",
+        "textgym.app.cli",
         "train",
         "ppo",
         "--env",

@@ -11,7 +11,7 @@ A *seat spec* says who plays a seat:
 - ``random``: uniformly random token ids over the seat's action space, seeded per game.
 - anything else: handed to ``seat_factory(spec, env, agent_name)``, which returns an
   object with ``act(obs, info) -> token ids`` (and optionally ``reset(seed)``). The
-  application layer passes factories built on :func:`textgym.specs.make_agent` for
+  application layer passes factories built on :func:`textgym.app.specs.make_agent` for
   ``ppo:``/``hf:`` specs; without a factory such specs are refused.
 
 Layering: this module is textgym core, so it imports neither ``textgym.envs`` nor

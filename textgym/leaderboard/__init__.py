@@ -1,12 +1,13 @@
 """The leaderboard: agents ranked on the fixed test split of every textgym env.
 
-``textgym leaderboard run`` evaluates agent specs (see :mod:`textgym.specs`) and writes
-``leaderboard.json``, ``leaderboard.md`` and ``leaderboard.png``; ``submit`` evaluates one
-third-party agent into an entry file (the submission format, ``entry.schema.json``);
-``merge`` validates entries against the schema and this textgym's test splits and adds them.
+This package is the board itself and knows nothing of agents: the records (cells, entries,
+provenance), their validation against the schema and this textgym's test splits, the merge
+of submitted entries, and the report. Evaluating agent specs onto a board (``textgym
+leaderboard run`` and ``submit``) is the application's job:
+:mod:`textgym.app.leaderboard_runner`.
 """
 
-from textgym.leaderboard.board import EnvInfos, evaluate_agent, load_board, merge_entries, run_board
+from textgym.leaderboard.board import EnvInfos, load_board, merge_entries
 from textgym.leaderboard.records import (
     BOARD_SCHEMA,
     ENTRY_SCHEMA,
@@ -27,13 +28,11 @@ __all__ = [
     "board_markdown",
     "entry_schema",
     "env_info",
-    "evaluate_agent",
     "load_board",
     "load_entry",
     "merge_entries",
     "metrics_from_episodes",
     "provenance",
-    "run_board",
     "validate_entry",
     "write_board",
 ]

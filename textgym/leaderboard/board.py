@@ -1,5 +1,4 @@
-"""Running the leaderboard: evaluate agent specs on every env's test split, resumably, and
-merge submitted entries.
+"""The board: its folder, its settings checks, and merging submitted entries into it.
 
 A board lives in one folder::
 
@@ -8,9 +7,7 @@ A board lives in one folder::
     leaderboard.png    the headline metric per env and agent
     cells/AGENT/ENV.json   one finished evaluation each, with the key it was made under
 
-A cell whose key (spec, model fingerprint, episodes, seed, split hash, env kwargs, textgym
-version) matches is reused, so an interrupted run picks up where it stopped and a rerun
-with one more agent evaluates only that agent.
+The cells are written by :mod:`textgym.app.leaderboard_runner`, which evaluates agents.
 
 ``merge`` into a folder without a board starts one for the envs the entries cover.
 """
@@ -19,42 +16,45 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from tqdm.auto import tqdm
 
-import textgym
-from textgym.fileio import atomic_write_text
 from textgym.leaderboard.records import (
     BOARD_SCHEMA,
-    ENTRY_SCHEMA,
-    agent_fingerprint,
-    cell_from_result,
     env_info,
     provenance,
 )
 from textgym.leaderboard.report import write_board
 from textgym.leaderboard.validate import InvalidEntry, load_entry
 from textgym.registration import env_ids as registered_env_ids
-from textgym.rollout import evaluate
 
-__all__ = ["EnvInfos", "evaluate_agent", "run_board", "merge_entries", "load_board"]
+__all__ = [
+    "EnvInfos",
+    "board_for",
+    "check_episodes",
+    "jsonable_kwargs",
+    "load_board",
+    "make_env",
+    "merge_entries",
+    "put_entry",
+    "restamp",
+    "slug",
+]
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "agent"
 
 
-def _check_episodes(episodes: int | None) -> None:
+def check_episodes(episodes: int | None) -> None:
     if episodes is not None and (not isinstance(episodes, int) or episodes < 1):
         raise ValueError(f"episodes must be a positive int or None, got {episodes!r}")
 
 
-def _jsonable_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+def jsonable_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """``env_kwargs`` as they read back from JSON (tuples become lists), so a saved cell
     key compares equal to a fresh one; the board and the cell files record them."""
     try:
@@ -63,7 +63,7 @@ def _jsonable_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"env_kwargs must be JSON values, got {env_kwargs!r} ({exc})") from None
 
 
-def _make(env_id: str, env_kwargs: Mapping[str, Any] | None) -> gym.Env:
+def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None) -> gym.Env:
     return gym.make(env_id, **dict(env_kwargs or {}))
 
 
@@ -73,7 +73,7 @@ def _env_info(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict[str, An
     info = env_info(env_id)  # the registration check and the registered version
     if not env_kwargs:
         return info
-    env = _make(env_id, env_kwargs)
+    env = make_env(env_id, env_kwargs)
     try:
         task = env.unwrapped.task
         return dict(
@@ -101,104 +101,6 @@ class EnvInfos:
         return self._cache[env_id]
 
 
-def evaluate_agent(
-    spec: str,
-    env_ids: Sequence[str] | None = None,
-    *,
-    name: str | None = None,
-    episodes: int | None = None,
-    seed: int = 0,
-    cells_dir: str | Path | None = None,
-    progress: bool = True,
-    description: str | None = None,
-    env_infos: EnvInfos | None = None,
-    env_kwargs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Evaluate one agent spec on each env's test split and return its entry (the
-    submission format).
-
-    Args:
-        spec: ``random``, ``oracle``, ``ppo:PATH``, ``hf:PATH`` or ``module:callable``.
-        env_ids: default every registered textgym env.
-        episodes: items per env; default each env's whole test split (what the board
-            ranks on; fewer is for smoke runs and is rejected by a full board).
-        cells_dir: where finished cells are kept for resuming; ``None`` keeps nothing.
-        env_kwargs: passed to ``gym.make`` for every env (e.g. ``{"level": 1}``); task
-            settings among them change the recorded split hash.
-    """
-    from textgym.specs import make_agent
-
-    _check_episodes(episodes)
-    env_ids = list(env_ids or registered_env_ids())
-    env_kwargs = dict(env_kwargs or {})
-    infos = env_infos or EnvInfos(env_kwargs)
-    if infos.env_kwargs != env_kwargs:
-        raise ValueError(f"env_infos were made for env kwargs {infos.env_kwargs}, not {env_kwargs}")
-    fingerprint = agent_fingerprint(spec)
-    name = name or spec
-    cells: dict[str, dict[str, Any]] = {}
-    pending: list[tuple[str, dict[str, Any], Path | None]] = []
-    for env_id in env_ids:
-        info = infos(env_id)
-        n = info["test_size"] if episodes is None else episodes
-        key = {
-            "spec": spec,
-            "fingerprint": fingerprint,
-            "episodes": n,
-            "seed": seed,
-            "split_hash": info["split_hash"],
-            "textgym_version": textgym.__version__,
-        }
-        if env_kwargs:
-            # Explicit as well as through the split hash: kwargs outside the task config
-            # (turn limits, reward shaping) change results but not the split. Left out when
-            # empty so cells finished before env kwargs existed are still reused.
-            key["env_kwargs"] = _jsonable_kwargs(env_kwargs)
-        path = None if cells_dir is None else Path(cells_dir) / _slug(name) / f"{env_id}.json"
-        if path is not None and path.is_file():
-            try:
-                saved = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                saved = {}  # a torn file from before atomic writes: recompute
-            if saved.get("key") == key:
-                cells[env_id] = saved["cell"]
-                continue
-        pending.append((env_id, key, path))
-    total = sum(key["episodes"] for _, key, _ in pending)
-    with tqdm(total=total, desc=name, unit="ep", disable=not progress or not total) as bar:
-        for env_id, key, path in pending:
-            bar.set_postfix_str(env_id, refresh=True)
-            env = _make(env_id, env_kwargs)
-            try:
-                agent = make_agent(spec, env, seed=seed)
-                start = time.perf_counter()
-                result = evaluate(
-                    env,
-                    agent,
-                    episodes=key["episodes"],
-                    seed=seed,
-                    progress=False,
-                    env_id=env_id,
-                    on_episode=lambda _episode: bar.update(1),
-                )
-                seconds = time.perf_counter() - start
-            finally:
-                env.close()
-            cell = cell_from_result(result, infos(env_id), seed=seed, seconds=seconds)
-            if path is not None:
-                atomic_write_text(path, json.dumps({"key": key, "cell": cell}))
-            cells[env_id] = cell
-    agent = {"name": name, "spec": spec, "fingerprint": fingerprint}
-    if description:
-        agent["description"] = description
-    return {
-        "schema": ENTRY_SCHEMA,
-        "agent": agent,
-        "provenance": provenance(seed=seed),
-        "results": [cells[env_id] for env_id in env_ids],
-    }
-
-
 def load_board(out_dir: str | Path) -> dict[str, Any] | None:
     """The board in ``out_dir``, or ``None`` if there is none yet."""
     path = Path(out_dir) / "leaderboard.json"
@@ -218,7 +120,7 @@ def _new_board(env_ids: Iterable[str], episodes: int | None, seed: int, infos: E
         "schema": BOARD_SCHEMA,
         "episodes": episodes,
         "seed": seed,
-        "env_kwargs": _jsonable_kwargs(infos.env_kwargs),
+        "env_kwargs": jsonable_kwargs(infos.env_kwargs),
         "provenance": provenance(seed=seed),
         "envs": [
             {
@@ -231,7 +133,7 @@ def _new_board(env_ids: Iterable[str], episodes: int | None, seed: int, infos: E
     }
 
 
-def _board_for(out_dir, env_ids, episodes, seed, infos) -> dict[str, Any]:
+def board_for(out_dir, env_ids, episodes, seed, infos) -> dict[str, Any]:
     """The existing board in ``out_dir`` (which must rank the same envs the same way), or a
     new one."""
     board = load_board(out_dir)
@@ -248,7 +150,7 @@ def _board_for(out_dir, env_ids, episodes, seed, infos) -> dict[str, Any]:
             "use another --out for other settings"
         )
     made_with = board.get("env_kwargs") or {}  # boards from before env kwargs had none
-    if made_with != _jsonable_kwargs(infos.env_kwargs):
+    if made_with != jsonable_kwargs(infos.env_kwargs):
         raise ValueError(
             f"{out_dir} was made with env kwargs {made_with}, not {infos.env_kwargs}; "
             "use another --out for other env kwargs"
@@ -263,61 +165,15 @@ def _board_for(out_dir, env_ids, episodes, seed, infos) -> dict[str, Any]:
     return board
 
 
-def _put(board: dict[str, Any], entry: Mapping[str, Any]) -> None:
+def put_entry(board: dict[str, Any], entry: Mapping[str, Any]) -> None:
     """Add ``entry``, replacing one with the same agent name."""
     name = entry["agent"]["name"]
     board["entries"] = [e for e in board["entries"] if e["agent"]["name"] != name]
     board["entries"].append(dict(entry))
 
 
-def _restamp(board: dict[str, Any]) -> None:
+def restamp(board: dict[str, Any]) -> None:
     board["provenance"] = provenance(seed=board["seed"])
-
-
-def run_board(
-    agents: Sequence[str],
-    out_dir: str | Path,
-    *,
-    env_ids: Sequence[str] | None = None,
-    episodes: int | None = None,
-    seed: int = 0,
-    names: Sequence[str] | None = None,
-    progress: bool = True,
-    chart: bool = True,
-    env_kwargs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Evaluate ``agents`` (specs) on every env and write the board into ``out_dir``.
-
-    Entries already on the board (merged submissions, earlier agents) stay; an agent with
-    the same name is replaced. Finished cells under ``out_dir/cells`` are reused.
-    ``env_kwargs`` go to ``gym.make`` for every env and are recorded on the board; a
-    folder holds one board, so other kwargs need another ``out_dir``.
-    """
-    _check_episodes(episodes)
-    if not agents:
-        raise ValueError("give at least one agent spec")
-    if names is not None and len(names) != len(agents):
-        raise ValueError(f"{len(names)} names for {len(agents)} agents")
-    infos = EnvInfos(env_kwargs)
-    env_ids = list(env_ids) if env_ids else None
-    board = _board_for(out_dir, env_ids or registered_env_ids(), episodes, seed, infos)
-    ids = [e["env"] for e in board["envs"]]
-    for k, spec in enumerate(agents):
-        entry = evaluate_agent(
-            spec,
-            ids,
-            name=None if names is None else names[k],
-            episodes=episodes,
-            seed=seed,
-            cells_dir=Path(out_dir) / "cells",
-            progress=progress,
-            env_infos=infos,
-            env_kwargs=infos.env_kwargs,
-        )
-        _put(board, entry)
-        _restamp(board)
-        write_board(board, out_dir, chart=chart)
-    return board
 
 
 def _settings_of(path: str | Path, infos: EnvInfos) -> tuple[int | None, int] | None:
@@ -361,7 +217,7 @@ def merge_entries(
     if board is not None and env_kwargs is not None:
         # A board records its env kwargs; merging under others would mix test splits.
         made_with = board.get("env_kwargs") or {}
-        if made_with != _jsonable_kwargs(env_kwargs):
+        if made_with != jsonable_kwargs(env_kwargs):
             raise ValueError(f"{out_dir} was made with env kwargs {made_with}, not {env_kwargs}")
     infos = EnvInfos(env_kwargs if board is None else board.get("env_kwargs"))
     if board is None:
@@ -385,7 +241,7 @@ def merge_entries(
                 f"seed is {board['seed']}"
             )
     for entry in entries:
-        _put(board, entry)
-    _restamp(board)
+        put_entry(board, entry)
+    restamp(board)
     write_board(board, out_dir, chart=chart)
     return board, [e["agent"]["name"] for e in entries]

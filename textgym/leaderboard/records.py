@@ -9,7 +9,6 @@ rejected (see :mod:`textgym.leaderboard.validate`).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import platform
 import subprocess
@@ -19,7 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
+import textgym
 from textgym.rollout import EvalResult
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "cell_from_result",
     "metrics_from_episodes",
     "provenance",
-    "agent_fingerprint",
 ]
 
 ENTRY_SCHEMA = "textgym-leaderboard-entry/1"
@@ -152,8 +150,6 @@ def _hardware() -> dict[str, Any]:
 
 def provenance(*, seed: int) -> dict[str, Any]:
     """Where and when a result was made: textgym version, git commit, seed, hardware, date."""
-    import textgym
-
     return {
         "textgym_version": textgym.__version__,
         "git_commit": _git_commit(),
@@ -161,24 +157,3 @@ def provenance(*, seed: int) -> dict[str, Any]:
         "hardware": _hardware(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def agent_fingerprint(spec: str) -> str | None:
-    """SHA-256 over the files of a ``ppo:``/``hf:`` model folder, so a retrained model at
-    the same path is not mistaken for the one a finished cell evaluated; ``None`` for
-    other specs."""
-    kind, _, path = spec.partition(":")
-    if kind not in ("ppo", "hf") or not Path(path).is_dir():
-        return None
-    # The folders make_agent loads (one rule for every consumer), not the whole run.
-    folders = {resolve_model_dir(path)}
-    if kind == "hf":
-        folders.add(resolve_tokenizer_dir(path))
-    digest = hashlib.sha256()
-    for folder in sorted(folders):
-        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            digest.update(str(file.relative_to(folder)).encode())
-            with open(file, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 import textgym
 from textgym.agents.run_folder import RunFolderError
 from textgym.agents.train import TrainingInterrupted
-from textgym.cli_eval import add_eval_parser, add_play_parser
-from textgym.cli_leaderboard import add_leaderboard_parser
-from textgym.cli_options import Parser
-from textgym.cli_train import add_train_parser
-from textgym.demo import DEFAULTS as DEMO_DEFAULTS
-from textgym.demo import run_demo
+from textgym.app.cli_eval import add_eval_parser, add_play_parser
+from textgym.app.cli_leaderboard import add_leaderboard_parser
+from textgym.app.cli_options import Parser
+from textgym.app.cli_train import add_train_parser
+from textgym.app.demo import DEFAULTS as DEMO_DEFAULTS
+from textgym.app.demo import run_demo
 from textgym.multiagent import MULTIAGENT_ENVS
 from textgym.registration import ENVS
 from textgym.vector import VectorEnvWorkerDied

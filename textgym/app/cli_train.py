@@ -19,7 +19,7 @@ from textgym.agents.lora import LoraSettings
 from textgym.agents.reward_model import RewardConfig
 from textgym.agents.run_folder import read_run
 from textgym.agents.train import ARCHITECTURES, train_ppo, train_reward, train_sft
-from textgym.cli_options import (
+from textgym.app.cli_options import (
     add_config_options,
     given,
     load_config_file,

@@ -14,12 +14,12 @@ import gymnasium as gym
 import numpy as np
 
 import textgym
-from textgym.cli_options import add_env_kwargs_option, parse_json_object
+from textgym.app.cli_options import add_env_kwargs_option, parse_json_object
+from textgym.app.specs import SPEC_HELP, make_agent
 from textgym.multiagent import multiagent_ids
 from textgym.multiagent_runs import evaluate_multiagent, play_multiagent
 from textgym.registration import env_ids
 from textgym.rollout import Episode, episode_record
-from textgym.specs import SPEC_HELP, make_agent
 
 ENV_KWARGS_NOTE = "use the ones the agent was trained with"
 

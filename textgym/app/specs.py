@@ -23,6 +23,8 @@ from types import ModuleType
 
 import gymnasium as gym
 
+from textgym.agents import HFAgent, OracleAgent, PolicyAgent, RandomAgent
+from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
 from textgym.rollout import Agent
 
 __all__ = ["make_agent", "SPEC_HELP"]
@@ -32,11 +34,6 @@ SPEC_HELP = "random | oracle | ppo:PATH | hf:PATH | module:callable"
 
 def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
     """Build the agent that ``spec`` names, for ``env``."""
-    # Imported here, not at the top: the CLI imports this module, and `textgym --help` or
-    # `eval --agent random` should not wait for torch and transformers to load.
-    from textgym.agents import HFAgent, OracleAgent, PolicyAgent, RandomAgent
-    from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
-
     if spec.startswith(("ppo:", "hf:")):
         kind, _, path = spec.partition(":")
         try:

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 from textgym import leaderboard as lb
-from textgym.cli_eval import make_env
-from textgym.cli_options import add_env_kwargs_option, parse_json_object
+from textgym.app import leaderboard_runner as runner
+from textgym.app.cli_eval import make_env
+from textgym.app.cli_options import add_env_kwargs_option, parse_json_object
+from textgym.app.specs import SPEC_HELP
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.report import headline_table
-from textgym.specs import SPEC_HELP
 
 ENV_KWARGS_NOTE = "for every env evaluated; recorded, and the split hash covers them"
 
@@ -29,7 +30,7 @@ def _ids(envs: Sequence[str] | None) -> list[str] | None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.action == "run":
-        board = lb.run_board(
+        board = runner.run_board(
             args.agents,
             args.out,
             env_ids=_ids(args.envs),
@@ -47,7 +48,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         )
         return 0
     if args.action == "submit":
-        entry = lb.evaluate_agent(
+        entry = runner.evaluate_agent(
             args.agent,
             _ids(args.envs),
             name=args.name,
@@ -85,7 +86,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         )
         print(f"{path}: valid entry for {entry['agent']['name']!r} ({len(entry['results'])} envs)")
     return 0
-
 
 
 def add_leaderboard_parser(sub) -> None:
