@@ -65,12 +65,12 @@ from textgym.agents.ppo_math import (
 from textgym.agents.ppo_stats import STAT_DOCS, UPDATE_STATS
 from textgym.agents.rollouts import (
     Batch,
-    EpisodeRecord,
     collect_episodes,
     env_spec,
     score_batch,
 )
 from textgym.agents.value_head import ValueHeadLM
+from textgym.rollout import Episode
 
 __all__ = ["PPO", "STAT_DOCS", "Batch"]
 
@@ -225,7 +225,7 @@ class PPO:
         )
         return stats
 
-    def learn(self, records: list[EpisodeRecord]) -> dict[str, float]:
+    def learn(self, records: list[Episode]) -> dict[str, float]:
         """Steps 2-6 on finished episodes (under data parallelism, this process's share of
         the global batch; every process calls it with the same number of episodes)."""
         cfg = self.config
@@ -235,7 +235,7 @@ class PPO:
         if len(set(sizes)) != 1 or not records:
             # Unequal shares would make the processes' collective calls diverge (a hang).
             raise ValueError(f"every process needs the same, non-zero number of episodes: {sizes}")
-        batch = Batch.from_records(records, self.spec.pad_id)
+        batch = Batch.from_episodes(records, self.spec.pad_id)
 
         # 2. Score the batch: logp_old, V_old and logp_ref on every token.
         self.policy.eval()

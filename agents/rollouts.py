@@ -9,6 +9,7 @@ finished episode is fully described by ``(tokens, agent_mask, reward)``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -19,32 +20,9 @@ from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import RowCache
 from textgym.agents.padding import right_pad
 from textgym.agents.value_head import ValueHeadLM
+from textgym.rollout import Episode
 
-__all__ = ["EpisodeRecord", "Batch", "score_batch", "EnvSpec", "env_spec", "collect_episodes"]
-
-
-@dataclass
-class EpisodeRecord:
-    """One finished episode, as PPO trains on it."""
-
-    tokens: np.ndarray  # int64 [L]: the final context
-    agent_mask: np.ndarray  # bool [L]: True on agent tokens
-    reward: float  # sum of env rewards
-    success: bool
-    truncated: bool
-    # Length of the reset observation (the task prompt). An encoder-decoder policy encodes
-    # it and decodes the rest; None: the tokens before the first agent token.
-    prompt_len: int | None = None
-    # Episodes of one collection with the same group started from the same reset seed
-    # (the same item); -1: not collected in groups.
-    group: int = -1
-
-    @property
-    def prompt_length(self) -> int:
-        if self.prompt_len is not None:
-            return self.prompt_len
-        first = np.flatnonzero(self.agent_mask)
-        return int(first[0]) if len(first) else len(self.tokens)
+__all__ = ["Batch", "score_batch", "EnvSpec", "env_spec", "collect_episodes"]
 
 
 @dataclass
@@ -62,7 +40,8 @@ class Batch:
     groups: torch.Tensor  # long [B]: the episode's group (its item), -1 when ungrouped
 
     @classmethod
-    def from_records(cls, records: list[EpisodeRecord], pad_id: int) -> Batch:
+    def from_episodes(cls, records: Sequence[Episode], pad_id: int) -> Batch:
+        """The one padder of finished episodes (SFT's demonstrations, PPO's rollouts)."""
         ids, attention = right_pad([r.tokens for r in records], pad_id)
         mask, _ = right_pad([r.agent_mask for r in records], False, dtype=torch.bool)
         mask[:, 0] = False  # token 0 has no predictor; it is never an action
@@ -177,7 +156,7 @@ def collect_episodes(
     reuse_kv_cache: bool = True,
     share_prefix: bool = True,
     group_size: int = 1,
-) -> list[EpisodeRecord]:
+) -> list[Episode]:
     """Run rounds of ``envs.num_envs`` fresh episodes until ``n_episodes`` have finished.
 
     ``timings``, when given, accumulates ``generate`` and ``env`` seconds and the number of
@@ -205,7 +184,7 @@ def collect_episodes(
     max_positions = getattr(policy.config, "n_positions", None) or getattr(
         policy.config, "max_position_embeddings", None
     )
-    records: list[EpisodeRecord] = []
+    records: list[Episode] = []
     round_index = 0
     empty = np.zeros(0, dtype=np.int64)
     while len(records) < n_episodes:
@@ -219,8 +198,9 @@ def collect_episodes(
         obs, info = envs.reset(seed=reset_seed)
         prompt_lens = [len(o) for o in obs]
         done = np.zeros(n, dtype=bool)
-        returns = np.zeros(n, dtype=np.float64)
-        finished: list[EpisodeRecord | None] = [None] * n
+        rewards: list[list[float]] = [[] for _ in range(n)]
+        turns_of: list[list[np.ndarray]] = [[] for _ in range(n)]
+        finished: list[Episode | None] = [None] * n
         caches: list[RowCache | None] = [None] * n
         while not done.all():
             live = np.flatnonzero(~done)
@@ -253,7 +233,9 @@ def collect_episodes(
                 timings["generated_tokens"] = timings.get("generated_tokens", 0) + sum(
                     len(t) for t in turns
                 )
-            returns[live] += reward[live]
+            for i, turn in zip(live, turns):
+                rewards[i].append(float(reward[i]))
+                turns_of[i].append(turn)
             for i in live:
                 if terminated[i] or truncated[i]:
                     final_obs, final_info = obs[i], info
@@ -263,14 +245,17 @@ def collect_episodes(
                     tokens = np.asarray(final_obs, dtype=np.int64)
                     mask = np.asarray(final_info["agent_mask"][i], dtype=bool)[: len(tokens)]
                     success = _row(final_info, "success", i)
-                    finished[i] = EpisodeRecord(
-                        tokens,
-                        mask,
-                        float(returns[i]),
-                        bool(success),
-                        bool(truncated[i]),
-                        prompt_lens[i],
-                        groups[i],
+                    finished[i] = Episode(
+                        tokens=tokens,
+                        agent_mask=mask,
+                        rewards=rewards[i],
+                        success=bool(success),
+                        terminated=bool(terminated[i]),
+                        truncated=bool(truncated[i]),
+                        seed=reset_seed[i] if group_size > 1 else None,
+                        actions=turns_of[i],
+                        prompt_len=prompt_lens[i],
+                        group=groups[i],
                     )
                     done[i] = True
                     caches[i] = None

@@ -17,9 +17,9 @@ from textgym.agents.config_checks import require_positive_ints
 from textgym.agents.model_sizes import MODEL_SIZES
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.ppo_math import masked_mean
-from textgym.agents.rollouts import EpisodeRecord
+from textgym.agents.rollouts import Batch
 from textgym.agents.value_head import ValueHeadLM
-from textgym.rollout import run_episode
+from textgym.rollout import Episode, run_episode
 
 __all__ = ["SFTConfig", "oracle_demonstrations", "sft"]
 
@@ -65,19 +65,18 @@ class SFTConfig:
 
 def oracle_demonstrations(
     env: gym.Env, n: int, *, seed: int = 0, progress: bool = True
-) -> list[EpisodeRecord]:
+) -> list[Episode]:
     """``n`` oracle episodes on train items (episode ``i`` seeded ``seed + i``)."""
     agent = OracleAgent(env)
-    out = []
-    for i in tqdm(range(n), desc="oracle demos", disable=not progress, unit="ep"):
-        ep = run_episode(env, agent, seed=seed + i, options={"split": "train"})
-        out.append(EpisodeRecord(ep.tokens, ep.agent_mask, ep.reward, ep.success, ep.truncated))
-    return out
+    return [
+        run_episode(env, agent, seed=seed + i, options={"split": "train"})
+        for i in tqdm(range(n), desc="oracle demos", disable=not progress, unit="ep")
+    ]
 
 
 def sft(
     policy: ValueHeadLM,
-    demos: list[EpisodeRecord],
+    demos: list[Episode],
     config: SFTConfig | None = None,
     *,
     pad_id: int = 0,
@@ -101,18 +100,9 @@ def sft(
     for _ in bar:
         idx = torch.randint(len(demos), (min(cfg.batch_size, len(demos)),), generator=gen)
         chosen = [demos[i] for i in idx.tolist()]
-        width = max(len(d.tokens) for d in chosen)
-        ids = torch.full((len(chosen), width), pad_id, dtype=torch.long)
-        att = torch.zeros_like(ids)
-        mask = torch.zeros_like(ids, dtype=torch.float32)
-        for row, d in enumerate(chosen):
-            ids[row, : len(d.tokens)] = torch.as_tensor(d.tokens)
-            att[row, : len(d.tokens)] = 1
-            mask[row, : len(d.tokens)] = torch.as_tensor(d.agent_mask, dtype=torch.float32)
-        mask[:, 0] = 0.0
-        prompts = torch.tensor([d.prompt_length for d in chosen])
-        logp, _, _ = policy.score_tokens(ids, att, prompts)
-        loss = -masked_mean(logp, mask)
+        batch = Batch.from_episodes(chosen, pad_id)
+        logp, _, _ = policy.score_tokens(batch.ids, batch.attention, batch.prompt_lengths)
+        loss = -masked_mean(logp, batch.mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)

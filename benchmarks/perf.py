@@ -292,7 +292,7 @@ def bench_prefix(episodes: int = 32, num_envs: int = 16, repeats: int = 2) -> di
         vec, policy, episodes, seed=0, generator=torch.Generator().manual_seed(0),
         max_new_tokens=48,
     )
-    batch = Batch.from_records(records, 0)
+    batch = Batch.from_episodes(records, 0)
     variants = {
         "plain": (False, False),
         "length_grouped": (False, True),

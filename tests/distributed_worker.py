@@ -26,14 +26,13 @@ from textgym.agents.checkpoint import latest_checkpoint, load_checkpoint, save_c
 from textgym.agents.distributed import Collective, DataParallel
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.random_agent import RandomAgent
-from textgym.agents.rollouts import EpisodeRecord
-from textgym.rollout import run_episode
+from textgym.rollout import Episode, run_episode
 
 ENV = "TextEnv-Calculator-v0"
 GLOBAL_BATCH = 8
 
 
-def fixed_batch() -> list[EpisodeRecord]:
+def fixed_batch() -> list[Episode]:
     """Eight episodes with a learning signal: the oracle (reward 1) and the random agent
     (reward 0) alternate over train items."""
     env = gym.make(ENV)
@@ -41,7 +40,7 @@ def fixed_batch() -> list[EpisodeRecord]:
     records = []
     for i in range(GLOBAL_BATCH):
         ep = run_episode(env, agents[i % 2], seed=i, options={"split": "train", "index": i})
-        records.append(EpisodeRecord(ep.tokens, ep.agent_mask, ep.reward, ep.success, False))
+        records.append(Episode(ep.tokens, ep.agent_mask, [ep.reward], ep.success))
     env.close()
     return records
 

@@ -15,7 +15,8 @@ from textgym.agents.ppo_math import (
     normalise_advantages,
     token_advantages,
 )
-from textgym.agents.rollouts import EpisodeRecord, collect_episodes
+from textgym.agents.rollouts import collect_episodes
+from textgym.rollout import Episode
 
 V = len(make_tokenizer())
 
@@ -130,7 +131,7 @@ def _collect(group_size, n_episodes=8, num_envs=3, seed=0):
         envs.close()
 
 
-def _prompt(record: EpisodeRecord) -> bytes:
+def _prompt(record: Episode) -> bytes:
     return record.tokens[: record.prompt_length].tobytes()
 
 
@@ -182,7 +183,7 @@ def test_critic_free_ppo_trains_the_policy_and_not_the_value_head(advantage):
     # An untrained policy scores 0 everywhere, and equal returns carry no signal: give
     # each group two winners.
     for i, record in enumerate(records):
-        record.reward = float(i % 2)
+        record.rewards = [float(i % 2)]
     value_head = {k: v.clone() for k, v in policy.v_head.state_dict().items()}
     lm = {k: v.clone() for k, v in policy.model.state_dict().items()}
     stats = ppo.learn(records)

@@ -20,7 +20,7 @@ from textgym.agents import (
     tiny_llama_config,
 )
 from textgym.agents.generation import left_pad, sample_turns
-from textgym.agents.rollouts import EpisodeRecord
+from textgym.rollout import Episode
 
 TOK = make_tokenizer()
 V = len(TOK)
@@ -135,7 +135,7 @@ def test_sft_learns_agent_tokens_only():
     losses = sft(policy, demos, SFTConfig(steps=40, batch_size=8, demonstrations=8), progress=False)
     assert losses[-1] < losses[0] * 0.7
     # With no agent tokens there is nothing to learn: the loss is exactly zero.
-    blind = [EpisodeRecord(d.tokens, np.zeros_like(d.agent_mask), 0.0, False, False) for d in demos]
+    blind = [Episode(d.tokens, np.zeros_like(d.agent_mask), [0.0], False) for d in demos]
     assert sft(
         tiny_policy(n_positions=512),
         blind,
@@ -365,8 +365,8 @@ def test_scoring_in_length_chunks_matches_one_padded_pass():
         tokens = rng.integers(3, 250, size=n)
         mask = np.zeros(n, bool)
         mask[n // 2 :] = True
-        records.append(EpisodeRecord(tokens, mask, 1.0, True, False))
-    batch = Batch.from_records(records, pad_id=0)
+        records.append(Episode(tokens, mask, [1.0], True))
+    batch = Batch.from_episodes(records, pad_id=0)
     with torch.no_grad():
         full = policy.score_tokens(batch.ids, batch.attention, with_entropy=True)
         chunked = score_batch(policy, batch, chunk=3, with_entropy=True)

@@ -16,7 +16,8 @@ from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import shared_prefix_length
 from textgym.agents.padding import length_groups, right_pad
 from textgym.agents.ppo_math import minibatch_order
-from textgym.agents.rollouts import Batch, EpisodeRecord, collect_episodes, score_batch
+from textgym.agents.rollouts import Batch, collect_episodes, score_batch
+from textgym.rollout import Episode
 
 TOK = make_tokenizer()
 V = len(TOK)
@@ -166,8 +167,8 @@ def test_score_batch_matches_one_plain_pass_over_every_episode():
         tokens = np.concatenate([system, questions[i % 2], rng.integers(3, 250, size=n)])
         mask = np.zeros(len(tokens), bool)
         mask[SYSTEM + 12 :] = True
-        records.append(EpisodeRecord(tokens, mask, 0.0, False, False, SYSTEM + 12))
-    batch = Batch.from_records(records, pad_id=0)
+        records.append(Episode(tokens, mask, [0.0], False, prompt_len=SYSTEM + 12))
+    batch = Batch.from_episodes(records, pad_id=0)
     model = _with_live_value_head(llama(seed=8))
     real = batch.attention.bool()
     with torch.no_grad():
@@ -298,14 +299,14 @@ def test_shared_prefix_rollouts_give_the_same_greedy_episodes():
         assert a.reward == b.reward
 
 
-def _records(rng: np.random.Generator) -> list[EpisodeRecord]:
+def _records(rng: np.random.Generator) -> list[Episode]:
     system = rng.integers(3, 250, size=40)
     out = []
     for i, n in enumerate((6, 14, 9, 121, 4, 17, 11, 98)):  # two long: the split runs
         tokens = np.concatenate([system, rng.integers(3, 250, size=n)])
         mask = np.zeros(len(tokens), bool)
         mask[len(system) + 2 :] = True
-        out.append(EpisodeRecord(tokens, mask, float(i % 2), bool(i % 2), False, len(system)))
+        out.append(Episode(tokens, mask, [float(i % 2)], bool(i % 2), prompt_len=len(system)))
     return out
 
 

@@ -34,20 +34,32 @@ class Agent(Protocol):
 
 @dataclass
 class Episode:
-    """One finished episode."""
+    """One finished episode: what evaluation records, and what SFT and PPO train on (one
+    record type for both, so a demonstration is an evaluated episode as it is).
 
-    split: str
-    index: int
-    seed: int | None
-    tokens: np.ndarray  # the final context
-    agent_mask: np.ndarray  # aligned with tokens
-    actions: list[np.ndarray]
-    rewards: list[float]
-    terminated: bool
-    truncated: bool
+    The final observation is the whole episode (the env holds the token sequence) and the
+    agent mask marks the agent's tokens, so ``(tokens, agent_mask, rewards)`` describe it
+    fully; the other fields say where it came from and what happened in it.
+    """
+
+    tokens: np.ndarray  # int64 [L]: the final context
+    agent_mask: np.ndarray  # bool [L]: True on agent tokens, aligned with tokens
+    rewards: list[float]  # one per step
     success: bool
-    answer: str | None
+    terminated: bool = False
+    truncated: bool = False
+    split: str = "?"
+    index: int = -1  # the item of the split; -1: not known (a vector env's episode)
+    seed: int | None = None  # the reset seed
+    actions: list[np.ndarray] = field(default_factory=list)  # one per step
+    answer: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # Length of the reset observation (the task prompt). An encoder-decoder policy encodes
+    # it and decodes the rest; None: the tokens before the first agent token.
+    prompt_len: int | None = None
+    # Episodes of one collection with the same group started from the same reset seed (the
+    # same item), for group advantages (GRPO, RLOO); -1: not collected in groups.
+    group: int = -1
 
     @property
     def reward(self) -> float:
@@ -60,6 +72,15 @@ class Episode:
     @property
     def agent_tokens(self) -> int:
         return int(self.agent_mask.sum())
+
+    @property
+    def prompt_length(self) -> int:
+        """Tokens of the task prompt: ``prompt_len``, else those before the first agent
+        token."""
+        if self.prompt_len is not None:
+            return self.prompt_len
+        first = np.flatnonzero(self.agent_mask)
+        return int(first[0]) if len(first) else len(self.tokens)
 
 
 def episode_record(episode: Episode, tokenizer=None) -> dict[str, Any]:
@@ -168,16 +189,16 @@ def run_episode(
     else:
         raise RuntimeError(f"episode did not end within {max_steps} steps")
     return Episode(
+        tokens=np.asarray(obs),
+        agent_mask=np.asarray(info.get("agent_mask", np.zeros(len(obs), dtype=bool)))[: len(obs)],
+        rewards=rewards,
+        success=bool(info.get("success", False)),
+        terminated=bool(terminated),
+        truncated=bool(truncated),
         split=start_info.get("split", "?"),
         index=int(start_info.get("index", -1)),
         seed=seed,
-        tokens=np.asarray(obs),
-        agent_mask=np.asarray(info.get("agent_mask", np.zeros(len(obs), dtype=bool)))[: len(obs)],
         actions=actions,
-        rewards=rewards,
-        terminated=bool(terminated),
-        truncated=bool(truncated),
-        success=bool(info.get("success", False)),
         answer=info.get("answer"),
         tool_calls=list(info.get("tool_calls", [])),
     )
