@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
-from textgym.agents.value_head import quiet_transformers
+from textgym.agents.value_head import max_positions, quiet_transformers
+from textgym.env_spec import text_env_spec
 from textgym.tokenizer import CALL, SUBMIT, decode
 
 __all__ = ["HFAgent", "cut_turn", "turn_text", "stop_marker_ids"]
@@ -74,9 +75,7 @@ class HFAgent:
     ):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-        base = env.unwrapped
-        if not hasattr(base, "encode_turn") or not hasattr(base, "tokenizer"):
-            raise TypeError(f"HFAgent needs a textgym env; {base!r} has no encode_turn")
+        self.spec = text_env_spec(env, "HFAgent")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
         model_dir = resolve_model_dir(path)
@@ -96,9 +95,7 @@ class HFAgent:
         self.model.eval()
         self.max_new_tokens = max_new_tokens
         config = self.model.config
-        positions = getattr(config, "max_position_embeddings", None) or getattr(
-            config, "n_positions", None
-        )
+        positions = max_positions(config)
         if context_window is None:
             context_window = (positions or 2048) - max_new_tokens
         if context_window < 1:
@@ -121,8 +118,7 @@ class HFAgent:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        base = self.env.unwrapped
-        context = decode(base.tokenizer, obs)
+        context = decode(self.spec.tokenizer, obs)
         ids = self.tokenizer(context, add_special_tokens=False, return_tensors="pt").input_ids
         ids = ids[:, -self.context_window :]
         out = self.model.generate(
@@ -136,4 +132,4 @@ class HFAgent:
             pad_token_id=self.pad_id,
         )
         text = turn_text(self.tokenizer, out[0, ids.shape[1] :].tolist(), self.marker_ids)
-        return base.encode_turn(cut_turn(text))
+        return self.spec.encode_turn(cut_turn(text))

@@ -12,7 +12,7 @@ __all__ = ["OracleAgent"]
 
 
 class OracleAgent:
-    """Plays the task's scripted solution (``env.unwrapped.oracle_action()``), which calls
+    """Plays the task's scripted solution (the env's ``oracle_action()``), which calls
     the tools for real and submits what they return.
 
     Works on any env that derives from :class:`textgym.TextEnv` and whose task defines
@@ -20,15 +20,17 @@ class OracleAgent:
     """
 
     def __init__(self, env: gym.Env):
-        if not hasattr(env.unwrapped, "oracle_action"):
+        try:
+            self.oracle_action = env.get_wrapper_attr("oracle_action")
+        except AttributeError:
             raise TypeError(
                 f"{type(env.unwrapped).__name__} has no oracle_action(); the oracle agent "
                 "needs a textgym.TextEnv whose task defines oracle_turn()"
-            )
+            ) from None
         self.env = env
 
     def reset(self, seed: int | None = None) -> None:
         pass
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        return self.env.unwrapped.oracle_action()
+        return self.oracle_action()

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from textgym.agents.generation import sample_turns
-from textgym.agents.rollouts import env_spec
 from textgym.agents.value_head import ValueHeadLM
+from textgym.env_spec import env_spec
 
 __all__ = ["PolicyAgent"]
 
@@ -54,7 +54,7 @@ class PolicyAgent:
         self.max_new_tokens = cap if max_new_tokens is None else min(max_new_tokens, cap)
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
-        self.max_positions = getattr(policy.config, "n_positions", None)
+        self.max_positions = policy.max_positions
         self._prompt_len = None
 
     def reset(self, seed: int | None = None) -> None:

@@ -63,13 +63,9 @@ from textgym.agents.ppo_math import (
     value_loss,
 )
 from textgym.agents.ppo_stats import STAT_DOCS, UPDATE_STATS
-from textgym.agents.rollouts import (
-    Batch,
-    collect_episodes,
-    env_spec,
-    score_batch,
-)
+from textgym.agents.rollouts import Batch, collect_episodes, score_batch
 from textgym.agents.value_head import ValueHeadLM
+from textgym.env_spec import env_spec
 from textgym.rollout import Episode
 
 __all__ = ["PPO", "STAT_DOCS", "Batch"]

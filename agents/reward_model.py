@@ -81,7 +81,7 @@ def preference_pairs(
                 options={"split": split, "index": int(index)},
             )
             played.append((episode.answer or "", episode.reward))
-        prompt = env.unwrapped.item.question
+        prompt = env.get_wrapper_attr("item").question
         for i in range(len(played)):
             for j in range(i + 1, len(played)):
                 (a, ra), (b, rb) = played[i], played[j]
@@ -245,9 +245,7 @@ class RewardModel(torch.nn.Module):
             )
         meta = json.loads((path / META_FILE).read_text())
         with quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True
-            )
+            model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
         return cls(
             model,
             make_tokenizer(path),
@@ -333,7 +331,7 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     ## Arguments
 
-    - ``env``: a textgym env (its ``unwrapped.item`` gives the question).
+    - ``env``: a textgym env (its ``item`` gives the question).
     - ``model``: a :class:`RewardModel` or its folder.
     - ``scale`` (1.0): multiplies the squashed score.
     """
@@ -347,7 +345,7 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
-            item = self.env.unwrapped.item
+            item = self.env.get_wrapper_attr("item")
             answer = info.get("answer") or ""
             text = self.model.text_of(item.question, answer)
             learned = math.tanh(self.model.normalized([text])[0])

@@ -20,9 +20,10 @@ from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import RowCache
 from textgym.agents.padding import right_pad
 from textgym.agents.value_head import ValueHeadLM
+from textgym.env_spec import env_spec
 from textgym.rollout import Episode
 
-__all__ = ["Batch", "score_batch", "EnvSpec", "env_spec", "collect_episodes"]
+__all__ = ["Batch", "score_batch", "collect_episodes"]
 
 
 @dataclass
@@ -96,41 +97,6 @@ def score_batch(
     return logp, values, entropy
 
 
-@dataclass(frozen=True)
-class EnvSpec:
-    """What an agent needs to know about an env, read through the public contract."""
-
-    vocab_size: int
-    stop_token_ids: tuple[int, ...]
-    pad_id: int
-    max_turn_tokens: int
-
-
-def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
-    """Read the contract attributes from a single env or a vector env."""
-    if isinstance(envs, gym.vector.VectorEnv):
-        space = envs.single_action_space
-        # call("get_wrapper_attr", name), not get_attr: get_attr calls callables, and a
-        # tokenizer is callable.
-        get = lambda name: envs.call("get_wrapper_attr", name)[0]  # noqa: E731
-    else:
-        space = envs.action_space
-        get = lambda name: envs.get_wrapper_attr(name)  # noqa: E731
-    feature = getattr(space, "feature_space", None)
-    if not isinstance(feature, gym.spaces.Discrete):
-        raise TypeError(
-            f"the PPO agent needs a Sequence(Discrete(V)) action space, got {space}; "
-            "see the token-sequence contract in the README"
-        )
-    tokenizer = get("tokenizer")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    try:
-        max_turn = int(get("max_turn_tokens"))
-    except AttributeError:
-        max_turn = 256
-    return EnvSpec(int(feature.n), tuple(int(i) for i in get("stop_token_ids")), int(pad), max_turn)
-
-
 # A key that keeps group seeds apart from round seeds.
 _GROUP_KEY = 0x6209
 
@@ -181,9 +147,7 @@ def collect_episodes(
     spec = env_spec(envs)
     n = envs.num_envs
     max_new = min(max_new_tokens, spec.max_turn_tokens)
-    max_positions = getattr(policy.config, "n_positions", None) or getattr(
-        policy.config, "max_position_embeddings", None
-    )
+    max_positions = policy.max_positions
     records: list[Episode] = []
     round_index = 0
     empty = np.zeros(0, dtype=np.int64)

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from textgym.env_spec import text_env_spec
 from textgym.tokenizer import decode
 
 __all__ = ["TextFunctionAgent"]
@@ -28,9 +29,7 @@ class TextFunctionAgent:
     """
 
     def __init__(self, env: gym.Env, fn: Callable[[str], str]):
-        base = env.unwrapped
-        if not hasattr(base, "encode_turn") or not hasattr(base, "tokenizer"):
-            raise TypeError(f"TextFunctionAgent needs a textgym env; {base!r} has no encode_turn")
+        self.spec = text_env_spec(env, "TextFunctionAgent")
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         self.env = env
@@ -40,8 +39,7 @@ class TextFunctionAgent:
         pass
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        base = self.env.unwrapped
-        turn = self.fn(decode(base.tokenizer, obs))
+        turn = self.fn(decode(self.spec.tokenizer, obs))
         if not isinstance(turn, str):
             raise TypeError(f"the text policy returned {type(turn).__name__}, not str")
-        return base.encode_turn(turn)
+        return self.spec.encode_turn(turn)

@@ -34,7 +34,6 @@ from textgym.agents.reward_model import (
     preference_pairs,
     train_reward_model,
 )
-from textgym.agents.rollouts import env_spec
 from textgym.agents.run_control import GracefulStop, TrainingInterrupted
 from textgym.agents.run_folder import (
     check_resume,
@@ -47,6 +46,7 @@ from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config, tiny_llama_config
 from textgym.checks import positive_int
+from textgym.env_spec import env_spec
 from textgym.fileio import atomic_write_text
 from textgym.rollout import evaluate
 from textgym.vector import make_vec
@@ -88,8 +88,7 @@ def make_policy(
         if policy.model.get_input_embeddings().num_embeddings < spec.vocab_size:
             policy.resize_token_embeddings(spec.vocab_size)
         return policy
-    tokenizer = env.unwrapped.tokenizer if hasattr(env, "unwrapped") else None
-    eos = getattr(tokenizer, "eos_token_id", 1) if tokenizer is not None else 1
+    eos = getattr(spec.tokenizer, "eos_token_id", 1) if spec.tokenizer is not None else 1
     if arch == "seq2seq":
         t5 = tiny_t5_config(
             spec.vocab_size,
@@ -101,7 +100,7 @@ def make_policy(
             pad_token_id=spec.pad_id,
         )
         return Seq2SeqValueHeadLM.from_config(t5, seed=seed)
-    positions = n_positions or int(getattr(env.unwrapped, "max_context", 1024))
+    positions = n_positions or spec.max_context or 1024
     build_config = tiny_llama_config if arch == "llama" else tiny_gpt2_config
     config = build_config(
         spec.vocab_size,
@@ -117,8 +116,8 @@ def make_policy(
 
 def _save_tokenizer(env: gym.Env, folder: Path) -> None:
     """The env's tokenizer beside the model, so ``hf:RUN`` and other tools load the pair."""
-    tokenizer = getattr(env.unwrapped, "tokenizer", None)
-    if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+    tokenizer = env_spec(env).tokenizer
+    if hasattr(tokenizer, "save_pretrained"):
         tokenizer.save_pretrained(folder)
 
 

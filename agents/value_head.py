@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -116,6 +117,14 @@ def tiny_llama_config(
     )
 
 
+def max_positions(config: Any) -> int | None:
+    """The most token positions a model config allows: GPT-2's ``n_positions``, Llama's
+    ``max_position_embeddings``; None when the config gives no limit. The one reading of
+    it, for every agent that cuts contexts to fit."""
+    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    return None if limit is None else int(limit)
+
+
 class ValueHeadLM(nn.Module):
     """A causal LM plus a linear value head on its last hidden state.
 
@@ -160,6 +169,11 @@ class ValueHeadLM(nn.Module):
     @property
     def config(self):
         return self.model.config
+
+    @property
+    def max_positions(self) -> int | None:
+        """The longest sequence the model takes (:func:`max_positions` of its config)."""
+        return max_positions(self.config)
 
     def forward(
         self,

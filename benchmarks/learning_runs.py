@@ -25,9 +25,9 @@ import torch
 import textgym
 from textgym import make_vec
 from textgym.agents import PPO, PolicyAgent, PPOConfig, SFTConfig
-from textgym.agents.rollouts import env_spec
 from textgym.agents.sft import oracle_demonstrations, sft
 from textgym.agents.train import make_policy
+from textgym.env_spec import env_spec
 from textgym.envs.sentiment import degeneration_metrics
 
 VALIDATION_ITEMS = 200
