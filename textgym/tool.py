@@ -7,13 +7,22 @@ or ``-> ToolOutput(text, data)`` for a tool whose result also carries structured
 Tools never raise into the environment: :meth:`Tool.run` turns every failure into a short
 error text that becomes the tool response, so a hostile or malformed query is an ordinary
 observation for the agent, not a crash.
+
+For JSON tool calls (the chat format, OpenAI-style ``tools=``), every tool also declares
+the JSON schema of its arguments: one string argument named by ``argument`` (the
+calculator's ``expression``, the Python tool's ``code``). :meth:`Tool.function_schema`
+gives the OpenAI/chat-template tool entry and :meth:`Tool.query_from_arguments` turns a
+call's ``arguments`` back into the query string, with a clear error for anything else.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
+
+import jsonschema
 
 __all__ = ["Tool", "ToolResult", "ToolOutput", "ToolError"]
 
@@ -54,6 +63,10 @@ class Tool(ABC):
     name: str = ""
     description: str = ""
     max_output_chars: int = 2000
+    #: The name of the one string argument of a JSON tool call.
+    argument: str = "query"
+    #: What that argument holds, for the schema.
+    argument_description: str = "the tool's input"
 
     @abstractmethod
     def __call__(self, query: str) -> str | ToolOutput:
@@ -80,6 +93,51 @@ class Tool(ABC):
         if len(response) > self.max_output_chars:
             response = response[: self.max_output_chars] + "...[truncated]"
         return ToolResult(response=response, ok=ok, data=data)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of a JSON tool call's ``arguments``: one required string."""
+        return {
+            "type": "object",
+            "properties": {
+                self.argument: {"type": "string", "description": self.argument_description}
+            },
+            "required": [self.argument],
+            "additionalProperties": False,
+        }
+
+    def function_schema(self) -> dict[str, Any]:
+        """The tool as an OpenAI function tool, the shape chat templates and
+        ``/v1/chat/completions`` take in ``tools=``."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    def query_from_arguments(self, arguments: Any) -> str:
+        """The query string of a JSON call's ``arguments`` (a dict, or its JSON text).
+
+        Raises :class:`ToolError` with a message for the agent when the arguments are not
+        JSON, not an object, or do not match :attr:`parameters`.
+        """
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise ToolError(f"arguments are not valid JSON: {exc}") from None
+        try:
+            jsonschema.validate(arguments, self.parameters)
+        except jsonschema.ValidationError as exc:
+            example = json.dumps({self.argument: "..."})
+            raise ToolError(
+                f"arguments do not match the {self.name} schema ({exc.message}); "
+                f"expected {example}"
+            ) from None
+        return arguments[self.argument]
 
     def bind(self, tokenizer: Any, max_response_tokens: int) -> None:
         """Called by the env that runs the tool, once, before any call: the env's

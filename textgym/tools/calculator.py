@@ -193,6 +193,8 @@ class Calculator(Tool):
 
     name = "Calculator"
     description = "evaluates arithmetic exactly: + - * / // % ** and parentheses"
+    argument = "expression"
+    argument_description = "an arithmetic expression, e.g. 12*(3+4)"
 
     def __init__(self, limits: CalculatorLimits = DEFAULT_LIMITS):
         self.limits = limits

@@ -31,6 +31,8 @@ class PythonTool(Tool):
 
     name = "Python"
     description = "runs Python code; prints stdout and the value of the last expression"
+    argument = "code"
+    argument_description = "Python source to run"
     max_output_chars = 4000
 
     def __init__(self, sandbox: Sandbox | None = None, timeout: float | None = None):

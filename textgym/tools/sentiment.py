@@ -154,6 +154,8 @@ class SentimentTool(Tool):
 
     name = "Sentiment"
     description = "scores a text's sentiment from -1 (negative) to +1 (positive)"
+    argument = "text"
+    argument_description = "the text to score"
 
     def __init__(self, scorer: Scorer | None = None, max_query_chars: int = 2000):
         self.scorer = scorer if scorer is not None else VaderScorer()

@@ -44,6 +44,8 @@ class WikiSearch(Tool):
     name = "Wiki"
     # Short: the system prompt carries it into every episode's context.
     description = "keyword search; returns top articles, each a title and its best sentence"
+    argument = "query"
+    argument_description = "search keywords"
     max_output_chars = 8000
 
     def __init__(
