@@ -207,11 +207,14 @@ class CalculatorEnv(TextEnv):
     - ``oracle_tool_rate`` (1.0): the fraction of items on which the oracle (and so the
       SFT demonstrations) calls the calculator; on the rest it answers directly. Below
       1.0 it sets up tool discovery: SFT on such demonstrations, then PPO.
+    - ``tool_format`` ("markers"): TRL's markers, or "chat" (the tokenizer's chat template
+      with JSON tool calls; see :class:`textgym.TextEnv`).
     - Every :class:`textgym.TextEnv` keyword (``tokenizer``, ``max_turns``, ...).
 
     ## Version History
 
-    - v0: initial release; ``oracle_tool_rate`` added later (default 1.0: unchanged).
+    - v0: initial release; ``oracle_tool_rate`` added later (default 1.0: unchanged);
+      ``tool_format`` added later (default "markers": unchanged).
     """
 
     def __init__(

@@ -62,6 +62,8 @@ class PythonEnv(TextEnv):
     - ``sandbox``: a :class:`textgym.sandbox.Sandbox` to share between envs (the env then
       does not close it); ``strict`` (False): refuse to start without network isolation.
     - ``max_turn_tokens`` (512): programs are longer than answers.
+    - ``tool_format`` ("markers"): TRL's markers, or "chat" (the tokenizer's chat template
+      with JSON tool calls; see :class:`textgym.TextEnv`).
     - Every :class:`textgym.TextEnv` keyword.
 
     ## Version History
@@ -70,6 +72,7 @@ class PythonEnv(TextEnv):
       the question states (earlier ones also set an unused third number). Questions and
       answers are unchanged, but the programs are part of the items, so the test-split
       hash changed (a leaderboard made before it must be remade).
+    - ``tool_format`` added later (default "markers": unchanged).
     """
 
     def __init__(

@@ -171,6 +171,8 @@ class SentimentEnv(TextEnv):
     - ``prompts`` (None): your own openings; default generated ones.
     - ``oracle_polarity`` ("target"): "mixed" makes the oracle a mixed-polarity
       demonstration source for SFT warm starts.
+    - ``tool_format`` ("markers"): TRL's markers, or "chat" (the tokenizer's chat template;
+      the continuation is then the assistant's reply, and the Sentiment tool a JSON call).
     - ``seed`` (0), ``test_size`` (200), and every :class:`textgym.TextEnv` keyword.
 
     ## Version History
@@ -178,6 +180,7 @@ class SentimentEnv(TextEnv):
     - v0: initial release. The oracle's continuations were later composed (adjective,
       aspect, the opening's film title) so that one polarity has thousands of forms, not
       40; prompts, scoring and the test-split hash are unchanged.
+    - ``tool_format`` added later (default "markers": unchanged).
     """
 
     def __init__(
@@ -216,6 +219,11 @@ class SentimentEnv(TextEnv):
         )
 
     def default_system_prompt(self) -> str:
+        if self.tool_format == "chat":  # the template lists the tool and its call syntax
+            return (
+                f"Continue the movie review; make it {self.task.target}. You may score a "
+                "draft with the Sentiment tool. Reply with just the continuation."
+            )
         return (
             f"Continue the movie review; make it {self.task.target}. "
             "Score a draft: <request><Sentiment>draft<call> End: text<submit>\n"

@@ -119,11 +119,14 @@ class WikiSearchEnv(TextEnv):
       across processes), reused while the corpus is unchanged, rebuilt when it changes
       or the file is damaged.
     - ``max_response_tokens`` (400): the cap on a search response, in tokens.
+    - ``tool_format`` ("markers"): TRL's markers, or "chat" (the tokenizer's chat template
+      with JSON tool calls; see :class:`textgym.TextEnv`).
     - Every :class:`textgym.TextEnv` keyword (``tokenizer``, ``max_turns``, ...).
 
     ## Version History
 
     - v0: initial release.
+    - ``tool_format`` added later (default "markers": unchanged).
     """
 
     def __init__(

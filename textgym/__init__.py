@@ -4,6 +4,7 @@
 works; see ``textgym.registration.ENVS`` for the list.
 """
 
+from textgym.chat_format import TOOL_FORMATS, ChatToolCallFormat, make_call_format
 from textgym.env import TextEnv, ToolStats
 from textgym.multiagent import MULTIAGENT_ENVS, make_multiagent, multiagent_ids
 from textgym.protocol import ParsedTurn, ToolCallFormat, TurnKind, call_text, submit_text
@@ -27,6 +28,8 @@ __all__ = [
     "run_episode",
     "ENVS",
     "MARKERS",
+    "TOOL_FORMATS",
+    "ChatToolCallFormat",
     "SPLITS",
     "ParsedTurn",
     "Task",
@@ -45,6 +48,7 @@ __all__ = [
     "encode_agent_text",
     "encode_text",
     "env_ids",
+    "make_call_format",
     "make_tokenizer",
     "register_envs",
     "submit_text",

@@ -17,9 +17,10 @@ import numpy as np
 from gymnasium import spaces
 from transformers import PreTrainedTokenizerBase
 
+from textgym.chat_format import check_tool_format, make_call_format, make_format_tokenizer
 from textgym.checks import positive_int
 from textgym.task import SPLITS, Task, TaskItem, ToolCall
-from textgym.tokenizer import encode_agent_text, encode_text, make_tokenizer
+from textgym.tokenizer import encode_agent_text
 from textgym.tool import Tool
 from textgym.turn_engine import ToolStats, TurnEngine
 
@@ -37,6 +38,13 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
     and appends ``response<response>``. Any other turn (ending with ``<submit>``, with EOS,
     or with no stop token at all) is the final answer, scored by the task, as in TRL's
     TextEnvironment.
+
+    With ``tool_format="chat"`` the episode is the tokenizer's chat template instead
+    (:mod:`textgym.chat_format`): system message with the tools, user question, assistant
+    turns ending at the end-of-turn token (``<|im_end|>``) or EOS, tool calls as
+    ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, tool results in the
+    ``tool`` role; a turn without a call is the final answer. Either way the env only
+    appends: every observation extends the previous one exactly.
 
     ## Action Space
 
@@ -80,7 +88,12 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``tools``: the tools, as an iterable of :class:`~textgym.tool.Tool` or a mapping from
       name to tool.
     - ``tokenizer``: ``None`` (ByT5 with the markers), a local tokenizer path, or a
-      tokenizer object; the markers are added when missing.
+      tokenizer object; the markers are added when missing (``tool_format="markers"``).
+    - ``tool_format`` ("markers"): TRL's markers, or "chat" for the tokenizer's own chat
+      template with JSON tool calls. Chat with ``tokenizer=None`` is ByT5 with
+      ``<|im_start|>``, ``<|im_end|>``, ``<tool_call>``, ``</tool_call>`` and a compact
+      ChatML template; a given tokenizer must have a ``chat_template`` and gets nothing
+      added.
     - ``system_prompt``: text before the question; ``None`` builds one from the tools.
     - ``max_turns`` (4), ``max_context`` (1024), ``max_turn_tokens`` (256),
       ``max_response_tokens`` (64): limits, in agent turns and in tokens.
@@ -90,7 +103,7 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Version History
 
-    - v0: initial release.
+    - v0: initial release; ``tool_format`` added later (default "markers": unchanged).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -110,6 +123,7 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         invalid_call_penalty: float = 0.0,
         tool_bonus: float = 0.0,
         render_mode: str | None = None,
+        tool_format: str = "markers",
     ):
         if not isinstance(task, Task):
             raise TypeError(f"task must be a textgym.Task, got {type(task).__name__}")
@@ -129,7 +143,8 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
             )
         self.task = task
         self.tools: dict[str, Tool] = {tool.name: tool for tool in tool_list}
-        self.tokenizer = make_tokenizer(tokenizer)
+        self.tool_format = check_tool_format(tool_format)
+        self.tokenizer = make_format_tokenizer(tokenizer, self.tool_format)
         self.max_turns = positive_int("max_turns", max_turns)
         self.max_context = positive_int("max_context", max_context)
         self.max_turn_tokens = positive_int("max_turn_tokens", max_turn_tokens)
@@ -141,14 +156,15 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         self.system_prompt = (
             self.default_system_prompt() if system_prompt is None else str(system_prompt)
         )
-        self._system_ids = encode_agent_text(self.tokenizer, self.system_prompt)
+        self.call_format = make_call_format(self.tokenizer, self.tools, self.tool_format)
+        self._prompt = self.call_format.prompt(self.system_prompt)
         self._engine = TurnEngine(
             self.tokenizer,
             self.tools,
             max_turn_tokens=self.max_turn_tokens,
             max_response_tokens=self.max_response_tokens,
+            call_format=self.call_format,
         )
-        self.call_format = self._engine.call_format
         self.stop_token_ids: tuple[int, ...] = self._engine.stop_token_ids
         #: Wall-clock statistics per tool (outside ``info``, which stays deterministic).
         self.timings: dict[str, ToolStats] = self._engine.timings
@@ -169,7 +185,10 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def default_system_prompt(self) -> str:
         """The tools with their descriptions and the call format, TRL-style markers. Kept
-        short: every token of it is context that a small model reads in every episode."""
+        short: every token of it is context that a small model reads in every episode.
+        In chat format the template lists the tools, so this is one line of instruction."""
+        if self.tool_format == "chat":
+            return "Call a tool if it helps, then reply with just the answer."
         tools = "; ".join(f"{tool.name} ({tool.description})" for tool in self.tools.values())
         example = next(iter(self.tools), "Tool")
         return (
@@ -178,7 +197,8 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         )
 
     def format_question(self, item: TaskItem) -> str:
-        """The text after the system prompt; the agent's first turn follows it."""
+        """The text after the system prompt; the agent's first turn follows it (in chat
+        format, the user message, stripped of surrounding whitespace)."""
         return f"{item.question}\n"
 
     # ---- the Gymnasium API -------------------------------------------------------------
@@ -205,9 +225,7 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         self._turn = 0
         self._done = False
         self._final_reward = None
-        prompt = np.concatenate(
-            [self._system_ids, encode_text(self.tokenizer, self.format_question(self._item))]
-        )
+        prompt = self._prompt.ids(self.format_question(self._item))
         if len(prompt) >= self.max_context:
             raise ValueError(
                 f"the prompt is {len(prompt)} tokens but max_context is {self.max_context}; "
@@ -298,14 +316,19 @@ class TextEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._context.text()
 
     def encode_turn(self, text: str) -> np.ndarray:
-        """Agent text with markers to an action (for scripted agents and people)."""
+        """Agent text to an action (for scripted agents and people): marker strings, or
+        in chat format ``<tool_call>``, ``<|im_end|>`` and the other special tokens,
+        become single ids."""
         return encode_agent_text(self.tokenizer, text)
 
     def oracle_action(self) -> np.ndarray:
-        """The next turn of the task's perfect tool user, as an action."""
+        """The next turn of the task's perfect tool user, as an action. Tasks write their
+        oracle turns with the markers; the call format translates them (unchanged for
+        markers, a JSON call or a plain answer in chat format)."""
         if self._item is None or self._done:
             raise RuntimeError("oracle_action() needs a running episode; call reset() first")
-        return self.encode_turn(self.task.oracle_turn(self._item, tuple(self._calls)))
+        turn = self.task.oracle_turn(self._item, tuple(self._calls))
+        return self.encode_turn(self.call_format.from_marker_text(turn))
 
     # ---- internals --------------------------------------------------------------------
 

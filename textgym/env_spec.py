@@ -10,7 +10,10 @@ env of a vector env. An env that follows the contract has:
 - ``stop_token_ids``: the ids that end an agent turn;
 - ``max_turn_tokens`` (optional, default 256): the longest turn it keeps;
 - ``max_context`` (optional): the longest episode in tokens;
-- ``encode_turn(text)`` (optional): agent text with markers to an action.
+- ``encode_turn(text)`` (optional): agent text with markers to an action;
+- ``tool_format`` (optional, default "markers"): how turns are written, TRL's markers or
+  "chat" (the tokenizer's chat template; turns end at its end-of-turn token, which is in
+  ``stop_token_ids``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class EnvSpec:
         tokenizer: the env's tokenizer.
         encode_turn: agent text to an action; None for a vector env (its method lives in
             each worker) or an env without it.
+        tool_format: "markers" or "chat" (see :mod:`textgym.chat_format`).
     """
 
     vocab_size: int
@@ -50,6 +54,7 @@ class EnvSpec:
     max_context: int | None = None
     tokenizer: Any = field(default=None, compare=False, repr=False)
     encode_turn: Callable[[str], np.ndarray] | None = field(default=None, compare=False, repr=False)
+    tool_format: str = "markers"
 
 
 def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
@@ -84,6 +89,7 @@ def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     max_turn = optional("max_turn_tokens")
     max_context = optional("max_context")
+    tool_format = optional("tool_format")
     return EnvSpec(
         vocab_size=int(feature.n),
         stop_token_ids=tuple(int(i) for i in get("stop_token_ids")),
@@ -92,6 +98,7 @@ def env_spec(envs: gym.Env | gym.vector.VectorEnv) -> EnvSpec:
         max_context=None if max_context is None else int(max_context),
         tokenizer=tokenizer,
         encode_turn=None if vector else optional("encode_turn"),
+        tool_format="markers" if tool_format is None else str(tool_format),
     )
 
 

@@ -7,7 +7,9 @@ Default markers are TRL's TextEnvironment markers, one special token each. A tur
 
 Parsing works on ids, never on re-tokenized text: a marker is one id, so it cannot be
 confused with the same characters typed inside a query. The format is an object so that
-another format (JSON tool calls, say) can replace it without touching any env.
+another format (JSON tool calls, say) can replace it without touching any env:
+:mod:`textgym.chat_format` is that second format, with the same methods (``parse``,
+``format_response``, ``stop_token_ids``, ``prompt``, ``from_marker_text``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,25 @@ from enum import Enum
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from textgym.tokenizer import CALL, REQUEST, RESPONSE, SUBMIT, decode, encode_text
+from textgym.tokenizer import (
+    CALL,
+    REQUEST,
+    RESPONSE,
+    SUBMIT,
+    decode,
+    encode_agent_text,
+    encode_text,
+)
 
-__all__ = ["TurnKind", "ParsedTurn", "ToolCallFormat", "call_text", "submit_text"]
+__all__ = [
+    "TurnKind",
+    "ParsedTurn",
+    "PromptTemplate",
+    "ToolCallFormat",
+    "call_text",
+    "submit_text",
+    "cap_ids",
+]
 
 _TOOL_TAG = re.compile(r"\s*<([A-Za-z_][A-Za-z0-9_\-]{0,63})>(.*)\Z", re.DOTALL)
 
@@ -43,7 +61,8 @@ class ParsedTurn:
         kind: how the turn ended.
         ids: the turn's ids up to and including the stop token; ids after it are dropped.
         dropped: how many ids followed the stop token and were dropped.
-        tool: the requested tool name, for a well-formed call; else ``None``.
+        tool: the requested tool name, for a well-formed call (and for a chat call whose
+            arguments were wrong); else ``None``.
         query: the tool query text, for a well-formed call.
         answer: the final-answer text (before the submit/EOS marker), for a final turn.
         error: for a malformed call, what was wrong (this text goes into the response).
@@ -58,12 +77,40 @@ class ParsedTurn:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class PromptTemplate:
+    """The ids of an episode's prompt around its question, computed once per env: the
+    env's own scaffolding (``head``, ``tail``: system prompt, template tokens) is encoded
+    once with special tokens, and each episode's question goes between them as untrusted
+    text, so a question can never forge a marker or a chat special token.
+
+    Attributes:
+        tokenizer: encodes the question.
+        head: the ids before the question.
+        tail: the ids after it (the chat format's generation prompt; empty for markers).
+        strip: strip the question's surrounding whitespace (a chat message carries none:
+            the template separates turns).
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    head: np.ndarray
+    tail: np.ndarray
+    strip: bool = False
+
+    def ids(self, question: str) -> np.ndarray:
+        """The prompt's ids for ``question``."""
+        text = question.strip() if self.strip else question
+        return np.concatenate([self.head, encode_text(self.tokenizer, text), self.tail])
+
+
 class ToolCallFormat:
     """TRL's marker format: ``<request><Tool>query<call>`` ... ``answer<submit>``.
 
     Args:
         tokenizer: a tokenizer holding the four markers (see :func:`make_tokenizer`).
     """
+
+    name = "markers"
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase):
         self.tokenizer = tokenizer
@@ -134,12 +181,27 @@ class ToolCallFormat:
         The text is encoded as untrusted (no markers) and capped at ``max_tokens`` ids
         before the marker, with a visible ``...`` where it was cut.
         """
-        ids = encode_text(self.tokenizer, text)
-        if len(ids) > max_tokens:
-            ellipsis = encode_text(self.tokenizer, "...")
-            keep = max(0, max_tokens - len(ellipsis))
-            ids = np.concatenate([ids[:keep], ellipsis[: max_tokens - keep]])
+        ids = cap_ids(self.tokenizer, encode_text(self.tokenizer, text), max_tokens)
         return np.concatenate([ids, np.asarray([self.response_id], dtype=np.int64)])
+
+    def prompt(self, system: str) -> PromptTemplate:
+        """The system prompt (env-written, so markers in it are markers) followed by the
+        question as untrusted text, exactly as TRL's TextEnvironment laid it out."""
+        empty = np.zeros(0, dtype=np.int64)
+        return PromptTemplate(self.tokenizer, encode_agent_text(self.tokenizer, system), empty)
+
+    def call_text(self, tool: str, query: str) -> str:
+        """Agent text of a tool call, ``<request><tool>query<call>``."""
+        return call_text(tool, query)
+
+    def answer_text(self, answer: str) -> str:
+        """Agent text of a final answer, ``Result=answer<submit>``."""
+        return submit_text(answer)
+
+    def from_marker_text(self, text: str) -> str:
+        """A turn written with the markers (a task's ``oracle_turn``) in this format:
+        unchanged."""
+        return text
 
     def _text(self, ids: np.ndarray) -> str:
         return decode(self.tokenizer, ids)
@@ -153,3 +215,12 @@ def call_text(tool: str, query: str) -> str:
 def submit_text(answer: str) -> str:
     """Agent text of a final answer in TRL's form, ``Result=answer<submit>``."""
     return f"Result={answer}{SUBMIT}"
+
+
+def cap_ids(tokenizer: PreTrainedTokenizerBase, ids: np.ndarray, max_tokens: int) -> np.ndarray:
+    """``ids`` cut to ``max_tokens``, with a visible ``...`` where they were cut."""
+    if len(ids) <= max_tokens:
+        return ids
+    ellipsis = encode_text(tokenizer, "...")
+    keep = max(0, max_tokens - len(ellipsis))
+    return np.concatenate([ids[:keep], ellipsis[: max_tokens - keep]])

@@ -31,6 +31,8 @@ __all__ = [
     "RESPONSE",
     "SUBMIT",
     "make_tokenizer",
+    "load_tokenizer",
+    "ensure_pad",
     "encode_text",
     "encode_agent_text",
     "decode",
@@ -57,18 +59,7 @@ def make_tokenizer(
     The markers are added as additional special tokens when missing, so each is one id.
     A tokenizer without a pad token gets its EOS token as pad.
     """
-    if name_or_path is None:
-        tokenizer = ByT5Tokenizer(extra_ids=0)
-    elif isinstance(name_or_path, PreTrainedTokenizerBase):
-        tokenizer = name_or_path
-    else:
-        path = os.fspath(name_or_path)
-        if not os.path.isdir(path):
-            raise FileNotFoundError(
-                f"tokenizer path {path!r} is not a directory; pass None for the built-in "
-                "ByT5 tokenizer or a local folder saved with save_pretrained()"
-            )
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = load_tokenizer(name_or_path)
     missing = [m for m in MARKERS if m not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_special_tokens(
@@ -81,6 +72,29 @@ def make_tokenizer(
                 f"tokenizer cannot represent marker {marker!r} as a single token "
                 f"(got ids {ids}); use a tokenizer that accepts added special tokens"
             )
+    return ensure_pad(tokenizer)
+
+
+def load_tokenizer(
+    name_or_path: str | os.PathLike | PreTrainedTokenizerBase | None = None,
+) -> PreTrainedTokenizerBase:
+    """The tokenizer as given, nothing added: ``None`` is plain ByT5, a path is a local
+    folder (never the hub), a tokenizer object is returned itself."""
+    if name_or_path is None:
+        return ByT5Tokenizer(extra_ids=0)
+    if isinstance(name_or_path, PreTrainedTokenizerBase):
+        return name_or_path
+    path = os.fspath(name_or_path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"tokenizer path {path!r} is not a directory; pass None for the built-in "
+            "ByT5 tokenizer or a local folder saved with save_pretrained()"
+        )
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def ensure_pad(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Give a tokenizer without a pad token its EOS token as pad (in place)."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise ValueError("tokenizer has neither a pad nor an EOS token; add one of them")

@@ -5,8 +5,9 @@ multi-agent game: the action is read as token ids (out-of-vocabulary ids become 
 unknown token), cut at its first stop token, parsed by the tool-call format, appended to
 the seat's :class:`~textgym.transcript.Transcript`, and, for a tool request, dispatched to
 the tool, whose response is appended too. The envs keep only their episode bookkeeping
-(turn counts, rounds, rewards) around :meth:`TurnEngine.take_turn`, so a second tool-call
-format touches this module and :mod:`textgym.protocol`, not every env.
+(turn counts, rounds, rewards) around :meth:`TurnEngine.take_turn`. The tool-call format
+is an object the engine is given (TRL's markers by default, or
+:class:`~textgym.chat_format.ChatToolCallFormat`), so both formats share this one engine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
+from textgym.chat_format import ChatToolCallFormat
 from textgym.protocol import ParsedTurn, ToolCallFormat, TurnKind
 from textgym.task import ToolCall
 from textgym.tool import Tool
@@ -82,6 +84,8 @@ class TurnEngine:
         max_response_tokens: a tool response is capped at this many ids (with ``...``).
         cut_at_pad: also end the turn at its first pad id (fixed-shape ``Box`` actions of
             the multi-agent envs, right-padded with the pad id).
+        call_format: how turns are read and responses written; ``None`` is TRL's markers
+            (:class:`~textgym.protocol.ToolCallFormat` over ``tokenizer``).
     """
 
     def __init__(
@@ -92,10 +96,11 @@ class TurnEngine:
         max_turn_tokens: int,
         max_response_tokens: int,
         cut_at_pad: bool = False,
+        call_format: ToolCallFormat | ChatToolCallFormat | None = None,
     ):
         self.tokenizer = tokenizer
         self.tools = dict(tools)
-        self.call_format = ToolCallFormat(tokenizer)
+        self.call_format = ToolCallFormat(tokenizer) if call_format is None else call_format
         self.stop_token_ids: tuple[int, ...] = self.call_format.stop_token_ids
         self.vocab_size = len(tokenizer)
         self.pad_id = int(tokenizer.pad_token_id or 0)
@@ -133,9 +138,11 @@ class TurnEngine:
 
     def dispatch(self, parsed: ParsedTurn) -> ToolCall:
         """Run the tool a call turn names; malformed calls and unknown tools become error
-        responses (``valid=False``), never exceptions."""
+        responses (``valid=False``), never exceptions. A malformed call keeps whatever
+        tool name it gave (the chat format reads one before it finds wrong arguments)."""
         if parsed.error is not None:
-            return ToolCall(None, None, f"Error: {parsed.error}", ok=False, valid=False)
+            message = f"Error: {parsed.error}"
+            return ToolCall(parsed.tool, parsed.query, message, ok=False, valid=False)
         assert parsed.tool is not None and parsed.query is not None
         tool = self.tools.get(parsed.tool)
         if tool is None:
