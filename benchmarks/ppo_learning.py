@@ -281,6 +281,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument(
+        "--arch",
+        choices=("causal", "llama", "seq2seq"),
+        help="policy architecture built for SFT (default: the preset's, else causal = GPT-2)",
+    )
+    parser.add_argument(
         "--sft-from",
         help="an earlier run's SFT folder (RUN/sft) to start from instead of training one",
     )
@@ -306,7 +311,7 @@ def main(argv=None) -> int:
         demonstrations=preset["demonstrations"],
         lr_schedule=preset.get("sft_lr_schedule", "constant"),
     )
-    arch = preset.get("arch", "causal")
+    arch = args.arch or preset.get("arch", "causal")
     if args.sft_from:
         # The same warm start as an earlier run (its SFT minutes are in its result).
         shutil.copytree(args.sft_from, out / "sft")
