@@ -28,9 +28,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from transformers import ByT5Tokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from textgym.answers import read_answer
+from textgym.chat_template import (
+    BYT5_CHAT_TEMPLATE,
+    CHAT_SPECIALS,
+    CLOSE,
+    NO_TEMPLATE,
+    OPEN,
+    TOOL_FORMATS,
+    check_tool_format,
+    make_format_tokenizer,
+)
 from textgym.protocol import (
     ParsedTurn,
     PromptTemplate,
@@ -45,9 +55,6 @@ from textgym.tokenizer import (
     decode,
     encode_agent_text,
     encode_text,
-    ensure_pad,
-    load_tokenizer,
-    make_tokenizer,
 )
 from textgym.tool import Tool, ToolError
 
@@ -61,71 +68,11 @@ __all__ = [
     "check_tool_format",
 ]
 
-#: The tool-call formats an env accepts as ``tool_format``.
-TOOL_FORMATS = ("markers", "chat")
-OPEN, CLOSE = "<tool_call>", "</tool_call>"
-#: The tokens the default ByT5 tokenizer gains in chat mode (single ids 259 to 262).
-CHAT_SPECIALS = ("<|im_start|>", "<|im_end|>", OPEN, CLOSE)
-
-#: ChatML with tools, compact: a tiny model reads every byte of the system prompt in every
-#: episode, so each tool is one line ``Name(argument): description`` (read from its JSON
-#: schema) and the call syntax one more, instead of the full schemas.
-BYT5_CHAT_TEMPLATE = (
-    "{%- if messages and messages[0].role == 'system' %}"
-    "{%- set system = messages[0].content %}{%- set turns = messages[1:] %}"
-    "{%- else %}{%- set system = '' %}{%- set turns = messages %}{%- endif %}"
-    "{%- if system or tools %}{{ '<|im_start|>system\\n' + system }}"
-    "{%- for t in tools or [] %}{{ '\\n' + t.function.name }}("
-    "{{- t.function.parameters.properties | list | join(', ') }}): {{ t.function.description }}"
-    "{%- endfor %}"
-    '{%- if tools %}{{ \'\\nCall: <tool_call>{"name": ..., "arguments": {...}}</tool_call>\' }}'
-    "{%- endif %}{{ '<|im_end|>\\n' }}{%- endif %}"
-    "{%- for m in turns %}{{ '<|im_start|>' + m.role + '\\n' + (m.content or '') }}"
-    "{%- for c in m.tool_calls or [] %}{%- set f = c.function or c %}"
-    '{{- \'<tool_call>{"name": "\' + f.name + \'", "arguments": \' }}'
-    "{{- f.arguments if f.arguments is string else f.arguments | tojson }}}</tool_call>"
-    "{%- endfor %}{{ '<|im_end|>\\n' }}{%- endfor %}"
-    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}"
-)
-
 #: A call's JSON longer than this (in characters, or ids before decoding) is refused
 #: unread: the parser's work per turn stays bounded whatever the agent writes.
 MAX_CALL_CHARS = 8192
 
 _SENTINEL = "TEXTGYM_SENTINEL_{}_7F3A"
-_NO_TEMPLATE = (
-    "tool_format='chat' renders episodes with the tokenizer's chat template, and this "
-    "tokenizer has none; pass a tokenizer with a chat_template (or set "
-    "tokenizer.chat_template), or use tool_format='markers'"
-)
-
-
-def check_tool_format(tool_format: str) -> str:
-    """``tool_format`` itself, or a ``ValueError`` naming the known formats."""
-    if tool_format not in TOOL_FORMATS:
-        raise ValueError(f"tool_format must be one of {TOOL_FORMATS}, got {tool_format!r}")
-    return tool_format
-
-
-def make_format_tokenizer(name_or_path: Any, tool_format: str) -> PreTrainedTokenizerBase:
-    """The env's tokenizer for ``tool_format``.
-
-    Markers: :func:`~textgym.tokenizer.make_tokenizer` (the four markers added). Chat:
-    ``None`` is ByT5 plus :data:`CHAT_SPECIALS` and :data:`BYT5_CHAT_TEMPLATE` (263 ids,
-    as with the markers); a given tokenizer is used as it is, nothing added (its model
-    already knows its template), and must carry a chat template.
-    """
-    if check_tool_format(tool_format) == "markers":
-        return make_tokenizer(name_or_path)
-    tokenizer = load_tokenizer(name_or_path)
-    if name_or_path is None and isinstance(tokenizer, ByT5Tokenizer):
-        tokenizer.add_special_tokens(
-            {"additional_special_tokens": list(CHAT_SPECIALS)}, replace_extra_special_tokens=False
-        )
-        tokenizer.chat_template = BYT5_CHAT_TEMPLATE
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(_NO_TEMPLATE)
-    return ensure_pad(tokenizer)
 
 
 def make_call_format(
@@ -141,8 +88,9 @@ class ChatToolCallFormat:
     """JSON tool calls inside the tokenizer's chat template (see the module docstring).
 
     Same interface as :class:`~textgym.protocol.ToolCallFormat`: ``stop_token_ids``,
-    ``parse``, ``format_response``, ``prompt``, ``call_text``, ``answer_text`` and
-    ``from_marker_text``. A turn ending at the end-of-turn token reads as
+    ``parse``, ``format_response``, ``prompt``, ``call_text``, ``answer_text``,
+    ``from_marker_text`` and the id builders ``call_ids``, ``answer_ids`` and
+    ``malformed_call_ids``. A turn ending at the end-of-turn token reads as
     ``TurnKind.SUBMIT`` (a final answer) unless it holds a ``<tool_call>``, then
     ``TurnKind.CALL``; at EOS likewise, with ``TurnKind.EOS`` for an answer.
 
@@ -167,7 +115,7 @@ class ChatToolCallFormat:
         max_call_chars: int = MAX_CALL_CHARS,
     ):
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError(_NO_TEMPLATE)
+            raise ValueError(NO_TEMPLATE)
         self.tokenizer = tokenizer
         tool_list = list(tools.values()) if isinstance(tools, Mapping) else list(tools)
         self.tools: dict[str, Tool] = {tool.name: tool for tool in tool_list}
@@ -214,8 +162,9 @@ class ChatToolCallFormat:
                 "the chat template ends an assistant turn with no special token and the "
                 "tokenizer has no EOS: a turn could never end; use tool_format='markers'"
             )
-        stop_id = self.eot_id if self.eot_id is not None else self.eos_id
-        self.eot_text = decode(self.tokenizer, [stop_id])
+        #: The id that ends an agent turn this format writes (end of turn, else EOS).
+        self.end_id: int = self.eot_id if self.eot_id is not None else self.eos_id
+        self.eot_text = decode(self.tokenizer, [self.end_id])
 
         name = tool.name if tool is not None else "tool"
         arguments = {tool.argument if tool is not None else "query": "x"}
@@ -242,6 +191,9 @@ class ChatToolCallFormat:
             self._call_head, self._call_tail = written.split(payload, 1)
         else:
             self._call_head, self._call_tail = OPEN, CLOSE
+        # The template's own text, so its tags are tokens; only the JSON between is data.
+        self._call_head_ids = encode_agent_text(self.tokenizer, self._call_head)
+        self._call_tail_ids = encode_agent_text(self.tokenizer, self._call_tail)
 
     def _single_id(self, token: str) -> int | None:
         ids = encode_agent_text(self.tokenizer, token)
@@ -301,18 +253,49 @@ class ChatToolCallFormat:
     def call_text(self, tool: str, query: str) -> str:
         """Agent text of a call to ``tool`` with ``query`` as its one argument, in the
         template's own call syntax, ending the turn."""
-        known = self.tools.get(tool)
-        arguments = {known.argument if known is not None else "query": query}
-        payload = json.dumps({"name": tool, "arguments": arguments}, ensure_ascii=False)
-        if any(special in payload for special in self._special_texts):
-            # A query holding "<|im_end|>" would become that token in the agent's own
-            # turn and end it; JSON's \u003c spells the same string without it.
-            payload = payload.replace("<", "\\u003c")
-        return f"{self._call_head}{payload}{self._call_tail}{self.eot_text}"
+        return f"{self._call_head}{self._payload(tool, query)}{self._call_tail}{self.eot_text}"
 
     def answer_text(self, answer: str) -> str:
         """Agent text of a final answer: the plain answer, ending the turn."""
         return f"{answer}{self.eot_text}"
+
+    # ---- agent turns as ids: untrusted text inside the format's own tokens -------------
+
+    def call_ids(self, tool: str, query: str) -> np.ndarray:
+        """The ids of a call to ``tool`` with ``query`` as its one argument (an unknown
+        tool gets ``query`` as ``"query"``, and the env answers "unknown tool"): the
+        template's call tags as tokens, the JSON as untrusted text, then the end of turn.
+        No special token can be forged from ``tool`` or ``query``."""
+        return self._call_turn(encode_text(self.tokenizer, self._payload(tool, query)))
+
+    def malformed_call_ids(self, raw: str) -> np.ndarray:
+        """The ids of a call the env reads as malformed (an invalid call, recorded and
+        penalised as such) that keeps ``raw``, untrusted, in the transcript."""
+        # "invalid ..." is no JSON value, so whatever ``raw`` holds, parsing fails.
+        return self._call_turn(encode_text(self.tokenizer, f"invalid call {raw}"))
+
+    def answer_ids(self, text: str) -> np.ndarray:
+        """The ids of a final answer: ``text`` untrusted, then the end of turn. Where the
+        call tags are not single tokens (calls read on text), a ``<tool_call>`` written in
+        ``text`` still reads as a call: there the tags are text by definition."""
+        return np.append(encode_text(self.tokenizer, text), np.int64(self.end_id))
+
+    def _call_turn(self, payload: np.ndarray) -> np.ndarray:
+        end = np.asarray([self.end_id], dtype=np.int64)
+        return np.concatenate([self._call_head_ids, payload, self._call_tail_ids, end])
+
+    def _payload(self, tool: str, query: str) -> str:
+        """A call's JSON: ``query`` as the tool's one argument (``"query"`` for a tool the
+        env does not have)."""
+        known = self.tools.get(tool)
+        arguments = {known.argument if known is not None else "query": query}
+        payload = json.dumps({"name": tool, "arguments": arguments}, ensure_ascii=False)
+        if any(tag in payload for tag in (*self._special_texts, OPEN, CLOSE)):
+            # As agent text, a query holding "<|im_end|>" would become that token and end
+            # the turn; where the tags are read on text, a "<tool_call>" in it would open a
+            # second call. JSON's \u003c spells the same string without either.
+            payload = payload.replace("<", "\\u003c")
+        return payload
 
     def from_marker_text(self, text: str) -> str:
         """A task's oracle turn (marker text, ``protocol.call_text``/``submit_text``) in

@@ -10,6 +10,12 @@ confused with the same characters typed inside a query. The format is an object 
 another format (JSON tool calls, say) can replace it without touching any env:
 :mod:`textgym.chat_format` is that second format, with the same methods (``parse``,
 ``format_response``, ``stop_token_ids``, ``prompt``, ``from_marker_text``).
+
+Both formats also build agent turns as ids for an agent that writes them from untrusted
+text (the chat bridge, scripted agents): ``call_ids(tool, query)``, ``answer_ids(text)``
+and ``malformed_call_ids(raw)``. The text is encoded with
+:func:`~textgym.tokenizer.encode_text`, so it can never forge a marker or a special
+token; only the format adds its own.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from textgym.tokenizer import (
 )
 
 __all__ = [
+    "TOOL_NAME",
     "TurnKind",
     "ParsedTurn",
     "PromptTemplate",
@@ -41,7 +48,9 @@ __all__ = [
     "cap_ids",
 ]
 
-_TOOL_TAG = re.compile(r"\s*<([A-Za-z_][A-Za-z0-9_\-]{0,63})>(.*)\Z", re.DOTALL)
+#: A tool name the marker parser reads as a tool tag ``<Name>``.
+TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
+_TOOL_TAG = re.compile(rf"\s*<({TOOL_NAME.pattern})>(.*)\Z", re.DOTALL)
 
 
 class TurnKind(str, Enum):
@@ -202,6 +211,36 @@ class ToolCallFormat:
         """A turn written with the markers (a task's ``oracle_turn``) in this format:
         unchanged."""
         return text
+
+    # ---- agent turns as ids: untrusted text between the format's own markers -----------
+
+    def call_ids(self, tool: str, query: str) -> np.ndarray:
+        """The ids of ``<request><tool>query<call>``: the two markers are the only marker
+        ids; ``<tool>query`` is untrusted text, so a ``<call>`` in the query is characters
+        that reach the tool.
+
+        Raises:
+            ValueError: ``tool`` is not a name the parser reads as a tool tag (it would
+                be read as another tool, or as a malformed call).
+        """
+        if not TOOL_NAME.fullmatch(tool):
+            raise ValueError(f"{tool!r} cannot be written as a tool tag <Name>")
+        return self._marked(self.request_id, f"<{tool}>{query}", self.call_id)
+
+    def malformed_call_ids(self, raw: str) -> np.ndarray:
+        """The ids of a call the env reads as malformed (an invalid call, recorded and
+        penalised as such) that keeps ``raw``, untrusted, in the transcript."""
+        # Text after <request> that does not open with a <Tool> tag is a malformed call.
+        return self._marked(self.request_id, f"invalid call {raw}", self.call_id)
+
+    def answer_ids(self, text: str) -> np.ndarray:
+        """The ids of ``text<submit>``, ``text`` untrusted (no ``Result=`` added)."""
+        return self._marked(None, text, self.submit_id)
+
+    def _marked(self, start: int | None, text: str, end: int) -> np.ndarray:
+        head = np.asarray([] if start is None else [start], dtype=np.int64)
+        tail = np.asarray([end], dtype=np.int64)
+        return np.concatenate([head, encode_text(self.tokenizer, text), tail])
 
     def _text(self, ids: np.ndarray) -> str:
         return decode(self.tokenizer, ids)
