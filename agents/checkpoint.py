@@ -109,6 +109,7 @@ def save_checkpoint(ppo: PPO, root: str | os.PathLike, keep: int = 2) -> Path | 
                 "kl_ctl": ppo.kl_ctl.state_dict(),
                 "generator": ppo.generator.get_state(),
                 "generators": generators,  # one per process
+                "scaler": ppo.scaler.state_dict(),  # float16 loss scale ({} when off)
                 "config": ppo.config.to_dict(),
             },
             tmp / "trainer_state.pt",
@@ -147,7 +148,9 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
 def _read_state(path: Path) -> dict:
     """``trainer_state.pt``, or :class:`CheckpointDamaged` saying why not."""
     try:
-        state = torch.load(path / "trainer_state.pt", weights_only=False)
+        # On the host first: the optimizer's load_state_dict moves its state to wherever
+        # the parameters are (a GPU run's checkpoint also loads on a CPU-only machine).
+        state = torch.load(path / "trainer_state.pt", weights_only=False, map_location="cpu")
         PPOConfig.from_dict(state["config"])
         int(state["iteration"])
         return state
@@ -188,6 +191,8 @@ def load_checkpoint(path: str | os.PathLike, envs, parallel: Collective | None =
     ppo.optimizer.load_state_dict(state["optimizer"])
     ppo.scheduler.load_state_dict(state["scheduler"])
     ppo.kl_ctl.load_state_dict(state["kl_ctl"])
+    if state.get("scaler"):
+        ppo.scaler.load_state_dict(state["scaler"])
     ppo.generator.set_state(generators[ppo.parallel.rank])
     ppo.iteration = int(state["iteration"])
     return ppo

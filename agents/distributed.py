@@ -14,6 +14,10 @@ So the weights stay identical on every process, and an iteration equals a single
 iteration on the same global batch (tests/test_distributed.py checks both with 2 CPU
 processes over gloo). Logs and checkpoints are written by the main process only.
 
+Backend: on GPUs (``device`` "cuda"/"auto" with CUDA present) each process drives one GPU,
+``cuda:LOCAL_RANK``, and the collectives run over NCCL on the tensors where they are; on
+the CPU they run over gloo.
+
 ``accelerate`` only sets up the process group here (``PartialState``); the collectives
 are plain ``torch.distributed`` calls, so what crosses processes is visible in this file.
 """
@@ -25,7 +29,7 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["Collective", "SingleProcess", "DataParallel", "from_environment"]
+__all__ = ["Collective", "SingleProcess", "DataParallel", "from_environment", "uses_gpu"]
 
 
 class Collective:
@@ -64,10 +68,11 @@ class SingleProcess(Collective):
 
 
 class DataParallel(Collective):
-    """The process group ``accelerate launch`` (or ``torchrun``) started, on the CPU with
-    gloo. Needs the ``textgym[accelerate]`` extra."""
+    """The process group ``accelerate launch`` (or ``torchrun``) started: NCCL with one GPU
+    per process when ``device`` names a GPU (or is "auto") and CUDA is present, else gloo
+    on the CPU. Needs the ``textgym[accelerate]`` extra."""
 
-    def __init__(self):
+    def __init__(self, device: str = "cpu"):
         try:
             from accelerate import PartialState
         except ImportError as err:  # pragma: no cover - exercised only without the extra
@@ -76,8 +81,10 @@ class DataParallel(Collective):
             ) from err
         import torch.distributed as dist
 
-        # cpu=True: the policy and its tensors live on the CPU, so the backend is gloo.
-        state = PartialState(cpu=True)
+        # cpu=False on GPUs: accelerate picks NCCL and binds this process to
+        # cuda:LOCAL_RANK; cpu=True: the tensors live on the CPU, so the backend is gloo.
+        self.on_gpu = uses_gpu(device)
+        state = PartialState(cpu=not self.on_gpu)
         if not dist.is_initialized():
             raise RuntimeError(
                 "no process group: start with `accelerate launch --multi_gpu --num_processes N ...`"
@@ -128,9 +135,15 @@ class DataParallel(Collective):
             self._dist.destroy_process_group()
 
 
-def from_environment() -> Collective:
+def uses_gpu(device: str) -> bool:
+    """Whether a ``device`` setting puts a data-parallel run on GPUs (one per process)."""
+    return str(device).startswith(("cuda", "auto")) and torch.cuda.is_available()
+
+
+def from_environment(device: str = "cpu") -> Collective:
     """:class:`DataParallel` when a launcher started several processes (``WORLD_SIZE`` > 1,
-    as ``accelerate launch`` and ``torchrun`` set it), else :class:`SingleProcess`."""
+    as ``accelerate launch`` and ``torchrun`` set it), else :class:`SingleProcess`.
+    ``device`` is the run's device setting; it picks the backend (NCCL or gloo)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return DataParallel()
+        return DataParallel(device)
     return SingleProcess()

@@ -55,24 +55,25 @@ class _CausalDecoding:
     def __init__(self, model, contexts, pad_id, row_caches, share_prefix=True):
         self.model, self.contexts, self.row_caches = model, contexts, row_caches
         n = len(contexts)
+        device = self.device = model.device
         reuse = [0] * n
         if row_caches is not None:
             reuse = [reusable_prefix(c, ctx) for c, ctx in zip(row_caches, contexts)]
-        cache, past_mask = None, torch.zeros((n, 0), dtype=torch.long)
+        cache, past_mask = None, torch.zeros((n, 0), dtype=torch.long, device=device)
         if any(reuse):
             cache, past_mask = stack_row_caches(row_caches, reuse, DynamicCache())
         elif share_prefix and n > 1 and self._prefill_distinct(contexts, pad_id):
             return
         elif share_prefix and n > 1:
             shortest = min(len(c) for c in contexts)
-            heads = torch.as_tensor(np.stack([c[:shortest] for c in contexts]))
+            heads = torch.as_tensor(np.stack([c[:shortest] for c in contexts]), device=device)
             shared = shared_prefix_length(heads, torch.ones_like(heads))
             if shared:
                 prefix = heads[:1, :shared]
                 _, _, head_cache = model(
                     prefix,
                     attention_mask=torch.ones_like(prefix),
-                    position_ids=torch.arange(shared)[None],
+                    position_ids=torch.arange(shared, device=device)[None],
                     use_cache=True,
                 )
                 cache, past_mask = (
@@ -82,7 +83,9 @@ class _CausalDecoding:
                 reuse = [shared] * n
         # [pad | cached | pad | new], positions counted from the mask: each row sees its
         # own tokens at 0..L-1, as one left-padded prefill would give them.
-        new_ids, new_mask, _ = left_pad([c[k:] for c, k in zip(contexts, reuse)], pad_id)
+        new_ids, new_mask, _ = left_pad(
+            [c[k:] for c, k in zip(contexts, reuse)], pad_id, device=device
+        )
         self.mask = torch.cat([past_mask, new_mask], dim=1)
         positions = ((self.mask.cumsum(-1) - 1).clamp(min=0))[:, past_mask.shape[1] :]
         logits, _, self.cache = model(
@@ -105,7 +108,7 @@ class _CausalDecoding:
             return False
         distinct = [contexts[where.index(k)] for k in range(len(first_row))]
         inner = _CausalDecoding(self.model, distinct, pad_id, None, share_prefix=True)
-        rows = torch.as_tensor(where)
+        rows = torch.as_tensor(where, device=self.device)
         inner.select(rows)
         self.mask, self.cache, self.next_pos = inner.mask, inner.cache, inner.next_pos
         self.next_logits = inner.next_logits[rows]
@@ -116,7 +119,8 @@ class _CausalDecoding:
         self.cache = _reorder_cache(self.cache, keep)
 
     def feed(self, tokens: torch.Tensor) -> torch.Tensor:
-        self.mask = torch.cat([self.mask, torch.ones((len(tokens), 1), dtype=self.mask.dtype)], 1)
+        ones = torch.ones((len(tokens), 1), dtype=self.mask.dtype, device=self.mask.device)
+        self.mask = torch.cat([self.mask, ones], 1)
         logits, _, self.cache = self.model(
             tokens[:, None],
             attention_mask=self.mask,
@@ -195,8 +199,14 @@ def sample_turns(
             if logprobs_out is not None:
                 logprobs_out.extend([] for _ in range(n))
             return [np.zeros(0, dtype=np.int64) for _ in range(n)]
-        stops = torch.as_tensor(list(stop_token_ids), dtype=torch.long)
-        rows = torch.arange(n)  # original row of each live batch entry
+        device = model.device
+        if generator is not None and generator.device != device:
+            raise ValueError(
+                f"the sampling generator is on {generator.device} but the model on {device}: "
+                "make it with torch.Generator(device=model.device)"
+            )
+        stops = torch.as_tensor(list(stop_token_ids), dtype=torch.long, device=device)
+        rows = torch.arange(n, device=device)  # original row of each live batch entry
         if model.is_encoder_decoder:
             if prompt_lengths is None or len(prompt_lengths) != n:
                 raise ValueError("an encoder-decoder policy needs one prompt length per context")
@@ -223,7 +233,7 @@ def sample_turns(
                     logps[row].append(lp)
             live = ~torch.isin(tokens, stops)
             if not live.any() or step == limit - 1:
-                state.leave(torch.arange(len(rows)), rows, out)
+                state.leave(torch.arange(len(rows), device=device), rows, out)
                 break
             if not live.all():
                 state.leave((~live).nonzero().squeeze(-1), rows, out)

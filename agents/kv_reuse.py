@@ -44,7 +44,9 @@ __all__ = [
 @dataclass
 class RowCache:
     """Keys and values of the tokens ``ids`` of one row: per layer ``(k, v)``, each
-    ``[heads, len(ids), head_dim]``."""
+    ``[kv_heads, len(ids), head_dim]`` (with grouped-query attention, as Llama's and
+    Qwen2's, the cache holds the key/value heads, fewer than the query heads; nothing
+    here assumes they are equal)."""
 
     ids: np.ndarray
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -89,10 +91,12 @@ def stack_row_caches(
     to fill (``DynamicCache()``)."""
     width = max(lengths)
     n = len(caches)
-    mask = torch.zeros((n, width), dtype=torch.long)
+    some = next(c for c, length in zip(caches, lengths) if length)
+    # The mask goes where the cached keys are (the model's device).
+    device = some.layers[0][0].device
+    mask = torch.zeros((n, width), dtype=torch.long, device=device)
     for r, length in enumerate(lengths):
         mask[r, width - length :] = 1 if length else 0
-    some = next(c for c, length in zip(caches, lengths) if length)
     for layer_index, (k0, v0) in enumerate(some.layers):
         keys = k0.new_zeros((n, k0.shape[0], width, k0.shape[2]))
         values = v0.new_zeros((n, v0.shape[0], width, v0.shape[2]))

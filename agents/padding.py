@@ -23,34 +23,49 @@ __all__ = ["CALL_COST_TOKENS", "left_pad", "right_pad", "length_groups"]
 CALL_COST_TOKENS = 64
 
 
+#: numpy dtypes of the torch dtypes the padders fill (rows are stacked in numpy, then
+#: copied to the device in one transfer: row-by-row writes into a GPU tensor would be
+#: one small copy per row).
+_NUMPY = {torch.long: np.int64, torch.bool: np.bool_, torch.float32: np.float32}
+
+
 def left_pad(
-    sequences: Sequence[np.ndarray], pad_id: int
+    sequences: Sequence[np.ndarray], pad_id: int, *, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack 1-D id arrays to the right edge; return ids, attention mask and positions."""
+    """Stack 1-D id arrays to the right edge; return ids, attention mask and positions,
+    on ``device`` (None: torch's default; textgym's own callers always pass the model's,
+    and tests/test_devices.py flags a None that reaches a tensor factory)."""
     width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, seq in enumerate(sequences):
         if len(seq):
-            ids[row, width - len(seq) :] = torch.as_tensor(np.asarray(seq), dtype=torch.long)
+            ids[row, width - len(seq) :] = np.asarray(seq)
             mask[row, width - len(seq) :] = 1
+    ids, mask = torch.as_tensor(ids, device=device), torch.as_tensor(mask, device=device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids, mask, positions
 
 
 def right_pad(
-    sequences: Sequence[np.ndarray], pad_value, *, dtype=torch.long, width: int | None = None
+    sequences: Sequence[np.ndarray],
+    pad_value,
+    *,
+    device: torch.device | str | None = None,
+    dtype=torch.long,
+    width: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack 1-D arrays from the left edge into ``[n, width]`` (default the longest);
-    return the values and the attention mask (1 on real entries)."""
+    """Stack 1-D arrays from the left edge into ``[n, width]`` (default the longest) on
+    ``device`` (as in :func:`left_pad`); return the values and the attention mask (1 on
+    real entries)."""
     width = max(len(s) for s in sequences) if width is None else width
-    out = torch.full((len(sequences), width), pad_value, dtype=dtype)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    out = np.full((len(sequences), width), pad_value, dtype=_NUMPY[dtype])
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, seq in enumerate(sequences):
         if len(seq):
-            out[row, : len(seq)] = torch.as_tensor(np.asarray(seq), dtype=dtype)
+            out[row, : len(seq)] = np.asarray(seq)
             mask[row, : len(seq)] = 1
-    return out, mask
+    return torch.as_tensor(out, device=device), torch.as_tensor(mask, device=device)
 
 
 def length_groups(lengths: Sequence[int], fixed_cost: int) -> list[list[int]]:

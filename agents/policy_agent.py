@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from textgym.agents.devices import place
 from textgym.agents.generation import sample_turns
 from textgym.agents.value_head import ValueHeadLM
 from textgym.env_spec import env_spec
@@ -30,6 +31,9 @@ class PolicyAgent:
         max_new_tokens: cap per turn; default (``None``) the env's ``max_turn_tokens``,
             so a turn the env accepts is never cut short (a Python program runs to
             hundreds of tokens). A larger value is capped at the env's.
+        device, dtype: where and in which precision the model runs
+            (:mod:`textgym.agents.devices`); default (``None``) a model given as an object
+            stays where it is, one loaded from a folder goes to the CPU at float32.
     """
 
     def __init__(
@@ -40,9 +44,14 @@ class PolicyAgent:
         temperature: float = 0.0,
         max_new_tokens: int | None = None,
         seed: int = 0,
+        device: str | None = None,
+        dtype: str | None = None,
     ):
         if not isinstance(policy, ValueHeadLM):
             policy = ValueHeadLM.from_pretrained(policy)
+            device = device or "cpu"
+        if device is not None or dtype is not None:
+            place(policy, device or policy.device, dtype or "float32")
         self.spec = env_spec(env)
         if policy.model.get_input_embeddings().num_embeddings < self.spec.vocab_size:
             raise ValueError("the model's vocabulary is smaller than the env's; resize it")
@@ -53,9 +62,17 @@ class PolicyAgent:
             raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
         self.max_new_tokens = cap if max_new_tokens is None else min(max_new_tokens, cap)
         self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
+        # Sampling happens on the model's device, so its generator lives there too.
+        self.generator = torch.Generator(device=policy.device).manual_seed(seed)
         self.max_positions = policy.max_positions
         self._prompt_len = None
+
+    def to(self, device: str, dtype: str = "float32") -> PolicyAgent:
+        """Move the model to ``device`` at ``dtype`` (:func:`~textgym.agents.devices.place`)
+        and its sampling generator with it; returns the agent."""
+        place(self.policy, device, dtype)
+        self.generator = torch.Generator(device=self.policy.device).manual_seed(self.seed)
+        return self
 
     def reset(self, seed: int | None = None) -> None:
         self._prompt_len: int | None = None

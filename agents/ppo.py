@@ -48,6 +48,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from textgym.agents.devices import grad_scaler, place
 from textgym.agents.distributed import Collective, SingleProcess
 from textgym.agents.ppo_config import PPOConfig
 from textgym.agents.ppo_math import (
@@ -134,6 +135,9 @@ class PPO:
                 f"be a multiple of the number of processes ({world}) times group_size "
                 f"({self.config.group_size}): each process collects whole groups"
             )
+        # The policy (and the reference) go to the config's device; from here on every
+        # tensor of a step is made on ``self.device``. Placing draws no random numbers.
+        self.device = place(policy, self.config.device, self.config.dtype)
         # Every process starts from the main process's weights.
         self.parallel.broadcast_parameters(policy)
         self.policy = policy
@@ -144,6 +148,8 @@ class PPO:
             )
         if ref is None and not policy.has_adapters:
             ref = policy.frozen_copy()
+        if ref is not None:
+            place(ref, self.device, self.config.dtype)
         self.ref = ref
         cfg = self.config
         # Frozen base weights (LoRA) get no optimizer state.
@@ -162,9 +168,12 @@ class PPO:
             if cfg.adaptive_kl
             else FixedKLController(cfg.init_kl_coef)
         )
-        # The one source of randomness: sampling and minibatch order (one stream per
-        # process, so processes sample different episodes).
-        self.generator = torch.Generator().manual_seed(self._seed_for())
+        # float16 only: loss scaling, so small gradients survive (a no-op otherwise).
+        self.scaler = grad_scaler(self.device, policy.autocast_dtype)
+        # The one source of randomness: sampling (one stream per process, so processes
+        # sample different episodes). It lives on the policy's device, where sampling
+        # happens; on the CPU it is the same stream as ever.
+        self.generator = torch.Generator(device=self.device).manual_seed(self._seed_for())
         self.iteration = 0
 
     def _seed_for(self, *keys: int, per_process: bool = True) -> int:
@@ -231,7 +240,7 @@ class PPO:
         if len(set(sizes)) != 1 or not records:
             # Unequal shares would make the processes' collective calls diverge (a hang).
             raise ValueError(f"every process needs the same, non-zero number of episodes: {sizes}")
-        batch = Batch.from_episodes(records, self.spec.pad_id)
+        batch = Batch.from_episodes(records, self.spec.pad_id, device=self.device)
 
         # 2. Score the batch: logp_old, V_old and logp_ref on every token.
         self.policy.eval()
@@ -253,9 +262,9 @@ class PPO:
         kl = kl_estimate(old_logp, ref_logp, cfg.kl_estimator) * mask
         non_score = -beta * kl if cfg.kl_penalty == "reward" else torch.zeros_like(kl)
         rewards = non_score.clone()
-        last = (mask * torch.arange(mask.shape[1])).argmax(dim=1)
+        last = (mask * torch.arange(mask.shape[1], device=self.device)).argmax(dim=1)
         has_action = mask.sum(1) > 0
-        rows = torch.arange(len(batch))[has_action]
+        rows = torch.arange(len(batch), device=self.device)[has_action]
         rewards[rows, last[has_action]] += batch.scores[has_action]
 
         # 4. Advantages over agent tokens only, then normalised over the (global) batch:
@@ -326,13 +335,15 @@ class PPO:
         self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
         stop = False
         for epoch in range(cfg.ppo_epochs):
-            shuffle = torch.Generator().manual_seed(
+            # Minibatch order is drawn on the host: it indexes episodes, not model data.
+            shuffle = torch.Generator(device="cpu").manual_seed(
                 self._seed_for(self.iteration, epoch, _MINIBATCH_ORDER, per_process=False)
             )
             for members in minibatch_order(
                 lengths, cfg.mini_batch_size, shuffle, cfg.group_by_length
             ):
                 idx = members[(members >= offset) & (members < offset + n)] - offset
+                idx = idx.to(self.device)
                 loss, tokens, mb_stats = self._minibatch_loss(
                     batch, idx, old_logp, ref_logp, old_values, advantages, returns
                 )
@@ -348,10 +359,14 @@ class PPO:
                     # Local token mean -> this process's part of the global token mean;
                     # averaging gradients over processes then gives the global gradient.
                     share = tokens * par.world_size / total_tokens.clamp(min=1.0)
-                    (loss * share if par.world_size > 1 else loss).backward()
+                    self.scaler.scale(loss * share if par.world_size > 1 else loss).backward()
                 par.average_gradients(self.trainable)
+                # Gradients are the same on every process after averaging, so a float16
+                # overflow skips the step on all of them alike.
+                self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.trainable, cfg.max_grad_norm)
-                self.optimizer.step()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
                 for key in UPDATE_STATS:
                     sums[key] += float(mb_stats[key]) * float(tokens)
                 sums["tokens"] += float(tokens)
@@ -363,7 +378,11 @@ class PPO:
                 break
         # Token-weighted means over every process's minibatches.
         summed = par.all_reduce_sum(
-            torch.tensor([sums[k] for k in (*UPDATE_STATS, "tokens")], dtype=torch.float64)
+            torch.tensor(
+                [sums[k] for k in (*UPDATE_STATS, "tokens")],
+                dtype=torch.float64,
+                device=self.device,
+            )
         )
         weight = max(float(summed[-1]), 1.0)
         stats = {k: float(v) / weight for k, v in zip(UPDATE_STATS, summed)}
@@ -379,7 +398,7 @@ class PPO:
         ``(None, 0, zeros)`` and still takes part in the collective steps."""
         cfg = self.config
         if len(idx) == 0:
-            zero = torch.zeros(())
+            zero = torch.zeros((), device=self.device)
             return None, zero, dict.fromkeys((*UPDATE_STATS, "ratio_mean"), zero)
         width = int(batch.lengths[idx].max())
         mb_mask = batch.mask[idx, :width].float()

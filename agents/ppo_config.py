@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from textgym.agents.config_checks import require_positive_ints
+from textgym.agents.devices import check_device_name, check_dtype_name
 from textgym.agents.ppo_math import ADVANTAGE_ESTIMATORS
 
 __all__ = ["PPOConfig"]
@@ -111,6 +112,14 @@ class PPOConfig:
         adaptive_kl (True), kl_target (2.0), kl_horizon (10000): Ziegler's controller
             (TRL: target 6 nats for 100-token generations; ours are shorter).
 
+    Hardware
+        device ("cpu"): where the policy and every tensor of a step live: "auto" (a GPU
+            when there is one), "cpu", "cuda", "cuda:N" or "mps". Under ``accelerate
+            launch`` "cuda" and "auto" mean each process's own GPU.
+        dtype ("float32"): the forward passes' precision: "float32", "bfloat16" or
+            "float16" (autocast; weights, log-probs, values and advantages stay float32).
+            float16 is for GPUs only.
+
     Checkpoints
         checkpoint_every (10): iterations between atomic checkpoints (0: only at the end).
         keep_checkpoints (2): how many checkpoints to keep.
@@ -154,6 +163,9 @@ class PPOConfig:
     adaptive_kl: bool = True
     kl_target: float = 2.0
     kl_horizon: float = 10000.0
+
+    device: str = "cpu"
+    dtype: str = "float32"
 
     checkpoint_every: int = 10
     keep_checkpoints: int = 2
@@ -219,6 +231,10 @@ class PPOConfig:
             )
         if self.init_kl_coef < 0 or self.vf_coef < 0 or self.ent_coef < 0:
             raise ValueError("init_kl_coef, vf_coef and ent_coef must be >= 0")
+        # The names only: whether this machine has the device is checked on placing
+        # the policy (a config is also read back on other machines).
+        check_device_name(self.device, "PPOConfig.device")
+        check_dtype_name(self.dtype, "PPOConfig.dtype")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

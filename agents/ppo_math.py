@@ -164,12 +164,13 @@ def group_advantages(returns: torch.Tensor, groups: torch.Tensor, kind: str) -> 
             f"{kind} needs at least two episodes per group; group sizes {counts.tolist()}"
         )
     n = counts.to(returns.dtype)
-    sums = torch.zeros(len(labels)).index_add_(0, index, returns)
+    sums = torch.zeros(len(labels), device=returns.device).index_add_(0, index, returns)
     mean = (sums / n)[index]
     if kind == "rloo":
         size = n[index]
         return size / (size - 1) * (returns - mean)
-    squares = torch.zeros(len(labels)).index_add_(0, index, (returns - mean).pow(2))
+    squares = torch.zeros(len(labels), device=returns.device)
+    squares.index_add_(0, index, (returns - mean).pow(2))
     std = (squares / (n - 1)).sqrt()[index]
     return (returns - mean) / (std + 1e-4)
 
@@ -341,8 +342,10 @@ def minibatch_order(
     them into minibatches in that order, then shuffles the order of the minibatches:
     episodes of similar length train together (less padding), and which of them share a
     minibatch changes from epoch to epoch. Otherwise a uniform random permutation."""
+    on = generator.device  # the generator's own device (the host, in PPO)
     if not group_by_length:
-        return list(torch.randperm(len(lengths), generator=generator).split(size))
-    jitter = 1.0 + 0.2 * (torch.rand(len(lengths), generator=generator) - 0.5)
+        return list(torch.randperm(len(lengths), generator=generator, device=on).split(size))
+    jitter = 1.0 + 0.2 * (torch.rand(len(lengths), generator=generator, device=on) - 0.5)
     chunks = torch.argsort(lengths.float() * jitter).split(size)
-    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
+    order = torch.randperm(len(chunks), generator=generator, device=on)
+    return [chunks[i] for i in order]

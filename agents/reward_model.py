@@ -27,6 +27,15 @@ import torch
 from tqdm.auto import tqdm
 
 from textgym.agents.config_checks import require_positive_ints
+from textgym.agents.devices import (
+    autocast,
+    check_device_name,
+    check_dtype_name,
+    grad_scaler,
+    module_device,
+    place,
+)
+from textgym.agents.padding import right_pad
 from textgym.agents.value_head import quiet_transformers
 from textgym.rollout import Agent, run_episode
 from textgym.tokenizer import encode_text, make_tokenizer
@@ -102,6 +111,8 @@ class RewardConfig:
     max_length (256): tokens per text (the newest are kept).
     with_prompt (False): score ``prompt + answer`` instead of the answer alone
         (answer-only is what a sentiment scorer sees).
+    device ("cpu"): where it trains: "auto", "cpu", "cuda", "cuda:N" or "mps".
+    dtype ("float32"): "float32", "bfloat16" or "float16" (autocast; float16 on GPUs only).
     """
 
     steps: int = 300
@@ -110,11 +121,15 @@ class RewardConfig:
     seed: int = 0
     max_length: int = 256
     with_prompt: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         require_positive_ints(self, ("steps", "batch_size", "max_length"))
         if not self.learning_rate > 0:
             raise ValueError(f"RewardConfig.learning_rate must be > 0, got {self.learning_rate}")
+        check_device_name(self.device, "RewardConfig.device")
+        check_dtype_name(self.dtype, "RewardConfig.dtype")
 
 
 class RewardModel(torch.nn.Module):
@@ -184,6 +199,13 @@ class RewardModel(torch.nn.Module):
             model = AutoModelForSequenceClassification.from_config(gpt2)
         return cls(model, tokenizer, config)
 
+    #: Forward passes run under autocast at this dtype (None: float32); see place().
+    autocast_dtype: torch.dtype | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return module_device(self)
+
     def text_of(self, prompt: str, answer: str) -> str:
         return f"{prompt}\n{answer}" if self.config.with_prompt else answer
 
@@ -193,13 +215,9 @@ class RewardModel(torch.nn.Module):
         rows = [encode_text(self.tokenizer, t)[-self.config.max_length :] for t in texts]
         # An empty text still needs one token to be scored: the pad token stands in.
         rows = [r if len(r) else np.array([pad], dtype=np.int64) for r in rows]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.as_tensor(r)
-            mask[i, : len(r)] = 1
-        logits = self.model(input_ids=ids, attention_mask=mask).logits
+        ids, mask = right_pad(rows, pad, device=self.device)
+        with autocast(self.device, self.autocast_dtype):
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
         return logits[:, 0].float()
 
     @torch.no_grad()
@@ -267,13 +285,17 @@ def train_reward_model(
     if not pairs:
         raise ValueError("no preference pairs to train on")
     cfg = rm.config
-    generator = torch.Generator().manual_seed(cfg.seed)
+    device = place(rm, cfg.device, cfg.dtype)
+    scaler = grad_scaler(device, rm.autocast_dtype)
+    # Which pairs make a batch is drawn on the host (it picks list items).
+    generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(rm.parameters(), lr=cfg.learning_rate)
     rm.train()
     losses = []
     bar = tqdm(range(cfg.steps), desc="reward model", disable=not progress)
     for _ in bar:
-        idx = torch.randint(len(pairs), (min(cfg.batch_size, len(pairs)),), generator=generator)
+        size = (min(cfg.batch_size, len(pairs)),)
+        idx = torch.randint(len(pairs), size, generator=generator, device="cpu")
         batch = [pairs[i] for i in idx.tolist()]
         rewards = rm(
             [rm.text_of(p.prompt, p.chosen) for p in batch]
@@ -281,9 +303,11 @@ def train_reward_model(
         )
         loss = pairwise_loss(rewards[: len(batch)], rewards[len(batch) :])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(rm.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     rm.eval()

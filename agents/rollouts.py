@@ -41,20 +41,23 @@ class Batch:
     groups: torch.Tensor  # long [B]: the episode's group (its item), -1 when ungrouped
 
     @classmethod
-    def from_episodes(cls, records: Sequence[Episode], pad_id: int) -> Batch:
-        """The one padder of finished episodes (SFT's demonstrations, PPO's rollouts)."""
-        ids, attention = right_pad([r.tokens for r in records], pad_id)
-        mask, _ = right_pad([r.agent_mask for r in records], False, dtype=torch.bool)
+    def from_episodes(
+        cls, records: Sequence[Episode], pad_id: int, device: torch.device | str | None = None
+    ) -> Batch:
+        """The one padder of finished episodes (SFT's demonstrations, PPO's rollouts), on
+        ``device`` (the policy's; None: torch's default)."""
+        ids, attention = right_pad([r.tokens for r in records], pad_id, device=device)
+        mask, _ = right_pad([r.agent_mask for r in records], False, dtype=torch.bool, device=device)
         mask[:, 0] = False  # token 0 has no predictor; it is never an action
         return cls(
             ids=ids,
             attention=attention,
             mask=mask,
-            scores=torch.tensor([r.reward for r in records], dtype=torch.float32),
-            success=torch.tensor([float(r.success) for r in records]),
+            scores=torch.tensor([r.reward for r in records], dtype=torch.float32, device=device),
+            success=torch.tensor([float(r.success) for r in records], device=device),
             lengths=attention.sum(1),
-            prompt_lengths=torch.tensor([r.prompt_length for r in records]),
-            groups=torch.tensor([r.group for r in records]),
+            prompt_lengths=torch.tensor([r.prompt_length for r in records], device=device),
+            groups=torch.tensor([r.group for r in records], device=device),
         )
 
     def __len__(self) -> int:
@@ -77,8 +80,10 @@ def score_batch(
     Padding positions hold arbitrary values (0 past the chunk's longest row); every use of
     them is masked."""
     n, width = batch.ids.shape
-    logp, values = torch.zeros((n, width)), torch.zeros((n, width))
-    entropy = torch.zeros((n, width)) if with_entropy else None
+    device = batch.ids.device
+    logp = torch.zeros((n, width), device=device)
+    values = torch.zeros((n, width), device=device)
+    entropy = torch.zeros((n, width), device=device) if with_entropy else None
     order = torch.argsort(batch.lengths, stable=True)
     for start in range(0, n, chunk):
         idx = order[start : start + chunk]

@@ -24,7 +24,8 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, T5Config
 from transformers.modeling_outputs import BaseModelOutput
 
-from textgym.agents.padding import left_pad
+from textgym.agents.devices import autocast
+from textgym.agents.padding import left_pad, right_pad
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["Seq2SeqValueHeadLM", "Seq2SeqDecoding", "tiny_t5_config"]
@@ -71,7 +72,8 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         return int(start if start is not None else self.config.pad_token_id or 0)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
-        return self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+        with autocast(self.device, self.autocast_dtype):
+            return self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
 
     def forward(
         self,
@@ -119,13 +121,14 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         if prompt_lengths is None:
             raise ValueError("an encoder-decoder policy needs each episode's prompt length")
         n, width = ids.shape
-        prompts = torch.as_tensor(prompt_lengths).long()
+        device = ids.device
+        prompts = torch.as_tensor(prompt_lengths, device=device).long()
         lengths = attention.sum(1).long()
         decoded = (lengths - prompts).clamp(min=0)
         # Episodes are right-padded and start with their prompt: the encoder input is the
         # leading columns, masked past each prompt.
         enc_width = max(int(prompts.max()), 1)
-        columns = torch.arange(enc_width)
+        columns = torch.arange(enc_width, device=device)
         in_prompt = columns[None] < prompts[:, None]
         pad = int(self.config.pad_token_id or 0)
         enc_ids = torch.where(in_prompt, ids[:, :enc_width], pad)
@@ -134,11 +137,11 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         # Decoder targets: token prompt + j of each row; inputs: the start token, then the
         # targets shifted right.
         dec_width = max(int(decoded.max()), 1)
-        j = torch.arange(dec_width)
+        j = torch.arange(dec_width, device=device)
         source = prompts[:, None] + j[None]
         valid = j[None] < decoded[:, None]
         targets = ids.gather(1, source.clamp(max=width - 1)) * valid
-        start = torch.full((n, 1), self.decoder_start_token_id, dtype=ids.dtype)
+        start = torch.full((n, 1), self.decoder_start_token_id, dtype=ids.dtype, device=device)
         dec_in = torch.cat([start, targets[:, :-1]], dim=1)
         dec_mask = (j[None] < decoded.clamp(min=1)[:, None]).long()
         logits, values, _ = self(
@@ -182,20 +185,18 @@ class Seq2SeqDecoding:
     ):
         self.model = model
         prompts = [c[: int(p)] for c, p in zip(contexts, prompt_lengths)]
-        width = max(max(len(p) for p in prompts), 1)
-        enc_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-        self.enc_mask = torch.zeros_like(enc_ids)
+        # Right-padded prompts (an empty one still gives the encoder one pad token).
+        enc_ids, self.enc_mask = right_pad(
+            prompts, pad_id, device=model.device, width=max(max(len(p) for p in prompts), 1)
+        )
         self.enc_mask[:, 0] = 1
-        for row, prompt in enumerate(prompts):
-            enc_ids[row, : len(prompt)] = torch.as_tensor(prompt, dtype=torch.long)
-            self.enc_mask[row, : len(prompt)] = 1
         self.encoded = model.encode(enc_ids, self.enc_mask)
         start = model.decoder_start_token_id
         decoder_inputs = [
             np.concatenate([[start], c[int(p) :]]).astype(np.int64)
             for c, p in zip(contexts, prompt_lengths)
         ]
-        dec_ids, self.dec_mask, _ = left_pad(decoder_inputs, pad_id)
+        dec_ids, self.dec_mask, _ = left_pad(decoder_inputs, pad_id, device=model.device)
         logits, _, self.cache = model(
             None,
             attention_mask=self.enc_mask,
@@ -212,7 +213,7 @@ class Seq2SeqDecoding:
         self.cache.batch_select_indices(keep)
 
     def feed(self, tokens: torch.Tensor) -> torch.Tensor:
-        ones = torch.ones((len(tokens), 1), dtype=self.dec_mask.dtype)
+        ones = torch.ones((len(tokens), 1), dtype=self.dec_mask.dtype, device=tokens.device)
         self.dec_mask = torch.cat([self.dec_mask, ones], dim=1)
         logits, _, self.cache = self.model(
             None,

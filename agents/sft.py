@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from textgym.agents.config_checks import require_positive_ints
+from textgym.agents.devices import check_device_name, check_dtype_name, grad_scaler, place
 from textgym.agents.model_sizes import MODEL_SIZES
 from textgym.agents.oracle import OracleAgent
 from textgym.agents.ppo_math import masked_mean
@@ -38,6 +39,8 @@ class SFTConfig:
     lr_schedule ("constant"): "constant", or "linear" decay to 0 over ``steps``. At a
         constant 1e-3 a long run ends wherever the last noisy steps left it (calculator
         level 1, validation at steps 1333 / 2666 / 4000: 96%, 92%, 91%); decay settles it.
+    device ("cpu"): "auto", "cpu", "cuda", "cuda:N" or "mps" (as PPOConfig.device).
+    dtype ("float32"): "float32", "bfloat16" or "float16" (autocast; GPUs only for float16).
     """
 
     steps: int = 300
@@ -47,6 +50,8 @@ class SFTConfig:
     demonstrations: int = 2000
     model_size: str = "tiny"
     lr_schedule: str = "constant"
+    device: str = "cpu"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         require_positive_ints(self, ("steps", "batch_size", "demonstrations"))
@@ -61,6 +66,8 @@ class SFTConfig:
             raise ValueError(
                 f"SFTConfig.lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}"
             )
+        check_device_name(self.device, "SFTConfig.device")
+        check_dtype_name(self.dtype, "SFTConfig.dtype")
 
 
 def oracle_demonstrations(
@@ -84,11 +91,15 @@ def sft(
     callback: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Behaviour cloning; returns the loss of each step. ``callback(step, loss)`` runs
-    after every step (for evaluation during training)."""
+    after every step (for evaluation during training). The policy is moved to
+    ``config.device`` first and stays there."""
     cfg = config or SFTConfig()
     if not demos:
         raise ValueError("sft needs at least one demonstration")
-    gen = torch.Generator().manual_seed(cfg.seed)
+    device = place(policy, cfg.device, cfg.dtype)
+    scaler = grad_scaler(device, policy.autocast_dtype)
+    # Which demonstrations make a batch is drawn on the host (it picks list items).
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
     decay = cfg.lr_schedule == "linear"
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -98,15 +109,18 @@ def sft(
     losses = []
     bar = tqdm(range(cfg.steps), desc="sft", disable=not progress)
     for _ in bar:
-        idx = torch.randint(len(demos), (min(cfg.batch_size, len(demos)),), generator=gen)
+        size = (min(cfg.batch_size, len(demos)),)
+        idx = torch.randint(len(demos), size, generator=gen, device="cpu")
         chosen = [demos[i] for i in idx.tolist()]
-        batch = Batch.from_episodes(chosen, pad_id)
+        batch = Batch.from_episodes(chosen, pad_id, device=device)
         logp, _, _ = policy.score_tokens(batch.ids, batch.attention, batch.prompt_lengths)
         loss = -masked_mean(logp, batch.mask)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         scheduler.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")

@@ -18,6 +18,7 @@ import gymnasium as gym
 from tqdm.auto import tqdm
 
 from textgym.agents.checkpoint import load_latest_intact, save_checkpoint
+from textgym.agents.devices import resolve_device, resolve_dtype
 from textgym.agents.distributed import Collective, from_environment
 from textgym.agents.lora import LoraSettings, add_lora
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
@@ -86,7 +87,7 @@ def make_policy(
     if init is not None:
         policy = ValueHeadLM.from_pretrained(init)
         if policy.model.get_input_embeddings().num_embeddings < spec.vocab_size:
-            policy.resize_token_embeddings(spec.vocab_size)
+            policy.resize_token_embeddings(spec.vocab_size, seed=seed)
         return policy
     eos = getattr(spec.tokenizer, "eos_token_id", 1) if spec.tokenizer is not None else 1
     if arch == "seq2seq":
@@ -121,6 +122,11 @@ def _save_tokenizer(env: gym.Env, folder: Path) -> None:
         tokenizer.save_pretrained(folder)
 
 
+def _check_hardware(config: PPOConfig | SFTConfig | RewardConfig) -> None:
+    """Refuse a device or dtype this machine lacks before a run folder is touched."""
+    resolve_dtype(config.dtype, resolve_device(config.device))
+
+
 def _announce_moved(moved: Path | None, out: Path) -> None:
     if moved is not None:
         print(f"--overwrite: moved the previous run in {out} to {moved}")
@@ -142,6 +148,7 @@ def train_sft(
     config when there is no ``init``. ``out_dir`` must be empty or new, unless
     ``overwrite`` moves the old one aside."""
     cfg = config or SFTConfig()
+    _check_hardware(cfg)
     out = Path(out_dir)
     moved = prepare_run_folder(out, overwrite=overwrite)
     _announce_moved(moved, out)
@@ -203,6 +210,18 @@ def _evaluate_policy(env: gym.Env, ppo: PPO, episodes: int) -> dict[str, float]:
     return {"eval/success_rate": result.success_rate, "eval/mean_reward": result.mean_reward}
 
 
+def _device_setting(config: PPOConfig | Mapping[str, Any] | None, out_dir, resume: bool) -> str:
+    """The run's ``device`` setting before its config is built: given, or on ``resume``
+    the recorded one."""
+    if isinstance(config, PPOConfig):
+        return config.device
+    if config and "device" in config:
+        return str(config["device"])
+    if resume:
+        return str(((read_run(Path(out_dir)) or {}).get("config") or {}).get("device", "cpu"))
+    return "cpu"
+
+
 def train_ppo(
     env_id: str,
     out_dir: str | os.PathLike,
@@ -245,7 +264,8 @@ def train_ppo(
     the main process alone writes logs, checkpoints and the model.
     """
     owns_group = parallel is None
-    parallel = parallel or from_environment()
+    # The device setting picks the process group's backend (NCCL on GPUs, else gloo).
+    parallel = parallel or from_environment(_device_setting(config, out_dir, resume))
     main = parallel.is_main
     out = Path(out_dir)
     checkpoints = out / "checkpoints"
@@ -284,11 +304,12 @@ def train_ppo(
         if main:
             print(f"--resume: continuing {out} from {found.name} (iteration {ppo.iteration})")
     else:
-        if main:  # the other processes of a data-parallel run write nothing
-            _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
         cfg = config if isinstance(config, PPOConfig) else PPOConfig(**dict(config or {}))
         if iterations is not None:
             cfg = PPOConfig.from_dict({**cfg.to_dict(), "total_iterations": iterations})
+        _check_hardware(cfg)
+        if main:  # the other processes of a data-parallel run write nothing
+            _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
         env_kwargs_now = env_kwargs or {}
         mode = vectorization_mode or "sync"
         n_envs = num_envs or 16
@@ -390,6 +411,7 @@ def train_reward(
     for name, value in (("items", items), ("held_out", held_out)):
         positive_int(name, value)
     cfg = config or RewardConfig()
+    _check_hardware(cfg)
     out = Path(out_dir)
     _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
     env = gym.make(env_id, **(env_kwargs or {}))

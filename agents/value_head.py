@@ -30,6 +30,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from textgym.agents.devices import autocast, module_device
 from textgym.agents.kv_reuse import broadcast_cache, shared_prefix_length
 from textgym.agents.lora import adapter_path, plain_state_dict
 from textgym.agents.model_paths import resolve_model_dir
@@ -117,12 +118,30 @@ def tiny_llama_config(
     )
 
 
+#: Config attributes that hold a model's position limit, in the order they are read:
+#: GPT-2's ``n_positions``; Llama's, Qwen2's, Mistral's ``max_position_embeddings``;
+#: older GPT-style ``n_ctx``; MPT/Falcon-style ``max_seq_len`` and ``seq_length``.
+POSITION_LIMIT_KEYS = (
+    "n_positions",
+    "max_position_embeddings",
+    "n_ctx",
+    "max_seq_len",
+    "seq_length",
+)
+
+
 def max_positions(config: Any) -> int | None:
-    """The most token positions a model config allows: GPT-2's ``n_positions``, Llama's
-    ``max_position_embeddings``; None when the config gives no limit. The one reading of
-    it, for every agent that cuts contexts to fit."""
-    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-    return None if limit is None else int(limit)
+    """The most token positions a model config allows (:data:`POSITION_LIMIT_KEYS`); None
+    when the config gives no limit (T5's relative positions). A composite config (a
+    vision-language model) is read through its text config. The one reading of it, for
+    every agent that cuts contexts to fit."""
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    for key in POSITION_LIMIT_KEYS:
+        limit = getattr(config, key, None)
+        if isinstance(limit, int) and limit > 0:
+            return limit
+    return None
 
 
 class ValueHeadLM(nn.Module):
@@ -138,6 +157,9 @@ class ValueHeadLM(nn.Module):
     #: How checkpoints of this class are built and loaded.
     auto_class = AutoModelForCausalLM
     is_encoder_decoder = False
+    #: The LM's forward passes run under autocast at this dtype (None: float32); set by
+    #: :func:`textgym.agents.devices.place`. Weights and the value head stay float32.
+    autocast_dtype: torch.dtype | None = None
 
     @staticmethod
     def register_architecture(name: str, cls: type[ValueHeadLM]) -> None:
@@ -171,6 +193,11 @@ class ValueHeadLM(nn.Module):
         return self.model.config
 
     @property
+    def device(self) -> torch.device:
+        """Where the weights are: every tensor a step makes for this model goes there."""
+        return module_device(self)
+
+    @property
     def max_positions(self) -> int | None:
         """The longest sequence the model takes (:func:`max_positions` of its config)."""
         return max_positions(self.config)
@@ -197,8 +224,10 @@ class ValueHeadLM(nn.Module):
     def _with_values(self, hidden_key: str, past_key_values, **inputs):
         """Run the LM, then the value head on the last of ``out[hidden_key]``."""
         cache_name = self._cache_argument()
-        out = self.model(output_hidden_states=True, **inputs, **{cache_name: past_key_values})
-        values = self.v_head(out[hidden_key][-1]).squeeze(-1)
+        with autocast(self.device, self.autocast_dtype):
+            out = self.model(output_hidden_states=True, **inputs, **{cache_name: past_key_values})
+        # The value head runs outside autocast, in float32 (a no-op cast at float32).
+        values = self.v_head(out[hidden_key][-1].float()).squeeze(-1)
         return out.logits, values, out.get(cache_name)
 
     def score_tokens(
@@ -353,9 +382,14 @@ class ValueHeadLM(nn.Module):
         with self.model.disable_adapter():
             yield self
 
-    def resize_token_embeddings(self, size: int) -> None:
-        """Grow the vocabulary (e.g. after adding the protocol markers)."""
-        self.model.resize_token_embeddings(size)
+    def resize_token_embeddings(self, size: int, *, seed: int = 0) -> None:
+        """Grow the vocabulary (e.g. after adding the protocol markers). transformers
+        draws the new rows from torch's global RNG (around the mean of the old ones), so
+        the same model once gave other marker embeddings in each process; here ``seed``
+        fixes them and the global RNG is left as it was. A tied output layer stays tied."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model.resize_token_embeddings(size)
 
     def frozen_copy(self) -> ValueHeadLM:
         """A frozen deep copy, the KL reference."""
