@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	# Pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	# peft (LoRA) and accelerate (multi-process PPO) are optional extras; the tests use both.
-	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate]"
+	# peft (LoRA), accelerate (multi-process PPO) and serving (the openai: agent, and
+	# `transformers serve` as a real endpoint) are optional extras; the tests use all three.
+	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving]"
 	touch $(STAMP)
 
 install: $(STAMP)

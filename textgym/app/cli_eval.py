@@ -14,7 +14,13 @@ import gymnasium as gym
 import numpy as np
 
 import textgym
-from textgym.app.cli_options import add_env_kwargs_option, parse_json_object
+from textgym.agents.devices import DEVICE_CHOICES, DTYPE_CHOICES, resolve_device, resolve_dtype
+from textgym.agents.policy_agent import PolicyAgent
+from textgym.app.cli_options import (
+    add_base_url_option,
+    add_env_kwargs_option,
+    parse_json_object,
+)
 from textgym.app.specs import SPEC_HELP, make_agent
 from textgym.multiagent import multiagent_ids
 from textgym.multiagent_runs import evaluate_multiagent, play_multiagent
@@ -75,8 +81,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError("--seats is for multi-agent envs; single-agent envs take --agent")
     if args.agent is None:
         raise ValueError(f"--agent is required for a single-agent env: {SPEC_HELP}")
+    # Checked before anything is built: a bad --device/--dtype fails fast and clearly.
+    resolve_dtype(args.dtype, resolve_device(args.device))
     env = make_env(args.env, env_kwargs)
-    agent = make_agent(args.agent, env, seed=args.seed)
+    agent = make_agent(args.agent, env, seed=args.seed, base_url=args.base_url)
+    if isinstance(agent, PolicyAgent):
+        agent.to(args.device, args.dtype)
+    elif (args.device, args.dtype) != ("cpu", "float32"):
+        raise ValueError("--device and --dtype apply to ppo: agents only")
     tokenizer = getattr(env.unwrapped, "tokenizer", None)
     colour = sys.stdout.isatty()
     shown = 0
@@ -225,6 +237,15 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--episodes", type=int, default=None, help="default: the whole test split")
     p.add_argument("--split", choices=textgym.SPLITS, default="test")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device", default="cpu",
+        help=f"ppo: agents: where the model runs, one of {', '.join(DEVICE_CHOICES)}",
+    )
+    p.add_argument(
+        "--dtype", default="float32", choices=list(DTYPE_CHOICES),
+        help="ppo: agents: forward-pass precision (float16: GPUs only)",
+    )
+    add_base_url_option(p)
     p.add_argument(
         "--show", type=int, default=0, metavar="N",
         help="print the transcripts of the first N episodes",

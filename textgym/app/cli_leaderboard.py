@@ -11,7 +11,11 @@ import gymnasium as gym
 from textgym import leaderboard as lb
 from textgym.app import leaderboard_runner as runner
 from textgym.app.cli_eval import make_env
-from textgym.app.cli_options import add_env_kwargs_option, parse_json_object
+from textgym.app.cli_options import (
+    add_base_url_option,
+    add_env_kwargs_option,
+    parse_json_object,
+)
 from textgym.app.specs import SPEC_HELP
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.report import headline_table
@@ -40,6 +44,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             chart=not args.no_chart,
             env_kwargs=parse_json_object(args.env_kwargs),
+            base_url=args.base_url,
         )
         print("\n".join(headline_table(board)))
         print(
@@ -58,6 +63,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             description=args.description,
             env_kwargs=parse_json_object(args.env_kwargs),
+            base_url=args.base_url,
         )
         lb.validate_entry(
             entry,
@@ -101,6 +107,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_base_url_option(q)
     q.set_defaults(parser=q)
     q = lb_sub.add_parser("submit", help="evaluate one agent into an entry file to merge")
     q.add_argument("--agent", required=True, help=SPEC_HELP)
@@ -113,6 +120,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cells", default=None, help="keep finished envs here to resume")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_base_url_option(q)
     q.set_defaults(parser=q)
     q = lb_sub.add_parser("merge", help="validate entry files and add them to a board")
     q.add_argument("entries", nargs="+", help="entry JSON files")

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import difflib
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "load_config_file",
     "parse_json_object",
     "add_env_kwargs_option",
+    "add_base_url_option",
     "field_help",
 ]
 
@@ -166,6 +168,16 @@ def add_env_kwargs_option(parser: argparse.ArgumentParser, note: str) -> None:
     parser.add_argument(
         "--env-kwargs", default=None,
         help=f"env arguments as a JSON object, e.g. '{{\"level\": 2}}' ({note})",
+    )
+
+
+def add_base_url_option(parser: argparse.ArgumentParser) -> None:
+    """``--base-url URL``: the endpoint of ``openai:MODEL`` agents, default
+    ``OPENAI_BASE_URL`` (read when the parser is built, so ``--help`` shows it)."""
+    parser.add_argument(
+        "--base-url", default=os.environ.get("OPENAI_BASE_URL"), metavar="URL",
+        help="openai: agents: the OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
+        "(default: OPENAI_BASE_URL, else OpenAI's API; key: OPENAI_API_KEY)",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -73,18 +74,23 @@ def evaluate_agent(
     description: str | None = None,
     env_infos: EnvInfos | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate one agent spec on each env's test split and return its entry (the
     submission format).
 
     Args:
-        spec: ``random``, ``oracle``, ``ppo:PATH``, ``hf:PATH`` or ``module:callable``.
+        spec: ``random``, ``oracle``, ``ppo:PATH``, ``hf:PATH``, ``openai:MODEL`` or
+            ``module:callable``.
         env_ids: default every registered textgym env.
         episodes: items per env; default each env's whole test split (what the board
             ranks on; fewer is for smoke runs and is rejected by a full board).
         cells_dir: where finished cells are kept for resuming; ``None`` keeps nothing.
         env_kwargs: passed to ``gym.make`` for every env (e.g. ``{"level": 1}``); task
             settings among them change the recorded split hash.
+        base_url: the endpoint of an ``openai:`` spec (default ``OPENAI_BASE_URL``);
+            part of its cells' key, since one model name at two endpoints may be two
+            models.
     """
     check_episodes(episodes)
     env_ids = list(env_ids or registered_env_ids())
@@ -112,6 +118,9 @@ def evaluate_agent(
             # (turn limits, reward shaping) change results but not the split. Left out when
             # empty so cells finished before env kwargs existed are still reused.
             key["env_kwargs"] = jsonable_kwargs(env_kwargs)
+        if spec.startswith("openai:"):
+            # None: the openai client's default, OpenAI's own API.
+            key["base_url"] = base_url or os.environ.get("OPENAI_BASE_URL")
         path = None if cells_dir is None else Path(cells_dir) / slug(name) / f"{env_id}.json"
         if path is not None and path.is_file():
             try:
@@ -128,7 +137,7 @@ def evaluate_agent(
             bar.set_postfix_str(env_id, refresh=True)
             env = make_env(env_id, env_kwargs)
             try:
-                agent = specs.make_agent(spec, env, seed=seed)
+                agent = specs.make_agent(spec, env, seed=seed, base_url=base_url)
                 start = time.perf_counter()
                 result = evaluate(
                     env,
@@ -168,13 +177,15 @@ def run_board(
     progress: bool = True,
     chart: bool = True,
     env_kwargs: Mapping[str, Any] | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``agents`` (specs) on every env and write the board into ``out_dir``.
 
     Entries already on the board (merged submissions, earlier agents) stay; an agent with
     the same name is replaced. Finished cells under ``out_dir/cells`` are reused.
     ``env_kwargs`` go to ``gym.make`` for every env and are recorded on the board; a
-    folder holds one board, so other kwargs need another ``out_dir``.
+    folder holds one board, so other kwargs need another ``out_dir``. ``base_url`` is the
+    endpoint of ``openai:`` specs.
     """
     check_episodes(episodes)
     if not agents:
@@ -196,6 +207,7 @@ def run_board(
             progress=progress,
             env_infos=infos,
             env_kwargs=infos.env_kwargs,
+            base_url=base_url,
         )
         put_entry(board, entry)
         restamp(board)

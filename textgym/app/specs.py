@@ -5,6 +5,9 @@
 - ``ppo:PATH``: :class:`textgym.agents.PolicyAgent` on a trained model, greedy decoding
 - ``hf:PATH``: :class:`textgym.agents.HFAgent`, any local causal LM folder with its own
   tokenizer (or its run's), zero-shot through text, greedy decoding
+- ``openai:MODEL``: :class:`textgym.agents.openai_agent.OpenAIAgent`, any OpenAI-compatible
+  chat endpoint (``base_url``, default ``OPENAI_BASE_URL``; key ``OPENAI_API_KEY``) with
+  native function calling, temperature 0; needs ``pip install 'textgym[serving]'``
 - ``module:callable``: ``callable(env)`` returns an :class:`textgym.Agent` (third parties);
   the module is looked up in the current directory too, as ``python -m`` does
 
@@ -27,13 +30,29 @@ from textgym.agents import HFAgent, OracleAgent, PolicyAgent, RandomAgent
 from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
 from textgym.rollout import Agent
 
-__all__ = ["make_agent", "SPEC_HELP"]
+try:
+    from textgym.agents.openai_agent import OpenAIAgent
+except ImportError as exc:  # the optional `serving` extra is not installed
+    OpenAIAgent = None
+    _OPENAI_IMPORT_ERROR: ImportError | None = exc
+else:
+    _OPENAI_IMPORT_ERROR = None
 
-SPEC_HELP = "random | oracle | ppo:PATH | hf:PATH | module:callable"
+__all__ = ["make_agent", "SPEC_HELP", "MissingExtraError"]
+
+SPEC_HELP = "random | oracle | ppo:PATH | hf:PATH | openai:MODEL | module:callable"
 
 
-def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
-    """Build the agent that ``spec`` names, for ``env``."""
+class MissingExtraError(ImportError, ValueError):
+    """A spec needs an optional extra that is not installed. An ``ImportError``, and a
+    ``ValueError`` like every other bad spec, so the CLI prints it as one line."""
+
+
+def make_agent(spec: str, env: gym.Env, *, seed: int = 0, base_url: str | None = None) -> Agent:
+    """Build the agent that ``spec`` names, for ``env``. ``base_url`` is the endpoint of
+    an ``openai:`` spec (default ``OPENAI_BASE_URL``); other specs ignore it."""
+    if spec.startswith("openai:"):
+        return _openai_agent(spec, env, base_url)
     if spec.startswith(("ppo:", "hf:")):
         kind, _, path = spec.partition(":")
         try:
@@ -64,6 +83,20 @@ def make_agent(spec: str, env: gym.Env, *, seed: int = 0) -> Agent:
             )
         return agent
     raise ValueError(f"unknown agent spec {spec!r}; expected {SPEC_HELP}")
+
+
+def _openai_agent(spec: str, env: gym.Env, base_url: str | None) -> Agent:
+    # Only the name's first colon is the spec's: model names may hold colons (Ollama's
+    # ``qwen2.5:7b``).
+    model = spec.partition(":")[2]
+    if not model:
+        raise ValueError(f"agent spec {spec!r}: name the model, e.g. openai:gpt-4o-mini")
+    if OpenAIAgent is None:
+        raise MissingExtraError(
+            f"agent spec {spec!r} needs the openai package: pip install 'textgym[serving]' "
+            f"({_OPENAI_IMPORT_ERROR})"
+        )
+    return OpenAIAgent(env, model, base_url=base_url)
 
 
 def _import_module(spec: str, name: str) -> ModuleType:
