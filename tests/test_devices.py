@@ -29,8 +29,8 @@ from torch.overrides import TorchFunctionMode
 
 import textgym
 import textgym.agents
-from textgym.agents import PPO, PolicyAgent, PPOConfig
-from textgym.agents.devices import resolve_device, resolve_dtype
+from textgym.agents import PPO, PolicyAgent, PPOConfig, devices
+from textgym.agents.devices import place, resolve_device, resolve_dtype
 from textgym.agents.generation import sample_turns
 from textgym.agents.kv_reuse import reusable_prefix
 from textgym.agents.padding import left_pad
@@ -271,6 +271,16 @@ def test_device_strings_resolve_or_say_what_is_available():
 def test_float16_on_the_cpu_is_refused_with_advice():
     with pytest.raises(ValueError, match="use bfloat16 or float32"):
         resolve_dtype("float16", torch.device("cpu"))
+
+
+def test_bfloat16_on_a_cpu_without_support_is_refused_naming_the_cpu(monkeypatch):
+    monkeypatch.setattr(devices, "_cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="needs a CPU with bfloat16 support.*use float32"):
+        resolve_dtype("bfloat16", torch.device("cpu"))
+    with pytest.raises(ValueError, match="needs a CPU with bfloat16 support"):
+        place(torch.nn.Linear(2, 2), "cpu", "bfloat16")
+    monkeypatch.setattr(devices, "_cpu_has_bf16", lambda: True)
+    assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
 
 
 @pytest.mark.parametrize(
