@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	# Pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	# peft (LoRA), accelerate (multi-process PPO) and serving (the openai: agent, and
-	# `transformers serve` as a real endpoint) are optional extras; the tests use all three.
-	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving]"
+	# peft (LoRA), accelerate (multi-process PPO), serving (the openai: agent, and
+	# `transformers serve` as a real endpoint), trl, openenv and reasoning-gym are optional
+	# extras; the tests use them all.
+	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving,trl,openenv,reasoning-gym]"
 	touch $(STAMP)
 
 install: $(STAMP)

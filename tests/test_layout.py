@@ -1,7 +1,8 @@
 """Architecture rules: the layers of the import graph, and editable and wheel installs.
 
 The layers, top to bottom: the application (``textgym.app``: CLI, demo, agent specs, the
-leaderboard runner) -> the agents (``textgym.agents``) and the envs (``textgym.envs``),
+leaderboard runner) -> the integrations with other stacks (``textgym.integrations``: TRL,
+OpenEnv) -> the agents (``textgym.agents``) and the envs (``textgym.envs``),
 which never import each other -> the core (the rest of ``textgym``). A module imports only
 its own layer and those below, and never imports a textgym module inside a function body
 (the way an import cycle is dodged instead of fixed).
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"textgym": "textgym", "envs": "textgym.envs", "agents": "textgym.agents"}
 #: Layer -> the layers it may import.
 ALLOWED = {
-    "app": {"app", "agents", "envs", "core"},
+    "app": {"app", "integrations", "agents", "envs", "core"},
+    "integrations": {"integrations", "agents", "envs", "core"},
     "agents": {"agents", "core"},
     "envs": {"envs", "core"},
     "core": {"core"},
@@ -34,7 +36,7 @@ def _layer(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "textgym":
         return None
-    if len(parts) > 1 and parts[1] in ("app", "agents", "envs"):
+    if len(parts) > 1 and parts[1] in ("app", "integrations", "agents", "envs"):
         return parts[1]
     return "core"
 
