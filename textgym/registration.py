@@ -52,6 +52,13 @@ ENVS: tuple[EnvEntry, ...] = (
         "word and algorithmic problems solved with Python in a hardened sandbox; "
         "reward 1 for the exact integer",
     ),
+    EnvEntry(
+        "TextEnv-ReasoningGym-v0",
+        "textgym.envs.reasoning_gym:ReasoningGymEnv",
+        "Python",
+        "any reasoning-gym dataset (dataset=..., default basic_arithmetic) with the Python "
+        "sandbox; reward = the dataset's score_answer, success at 1.0",
+    ),
 )
 
 

@@ -1,7 +1,7 @@
-"""The ``textgym`` command: list, play, eval, train, leaderboard and demo.
+"""The ``textgym`` command: list, play, eval, train, leaderboard, serve and demo.
 
 Each command's parser lives beside its code (``cli_eval``, ``cli_train``,
-``cli_leaderboard``); this module assembles them and turns errors into exit codes.
+``cli_leaderboard``, ``cli_serve``); this module assembles them and turns errors into exit codes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from textgym.agents.train import TrainingInterrupted
 from textgym.app.cli_eval import add_eval_parser, add_play_parser
 from textgym.app.cli_leaderboard import add_leaderboard_parser
 from textgym.app.cli_options import Parser
+from textgym.app.cli_serve import add_serve_parser
 from textgym.app.cli_train import add_train_parser
 from textgym.app.demo import DEFAULTS as DEMO_DEFAULTS
 from textgym.app.demo import run_demo
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_train_parser(sub)
     add_leaderboard_parser(sub)
+    add_serve_parser(sub)
 
     p = sub.add_parser(
         "demo", help="the main job on embedded defaults (offline, CPU)",
