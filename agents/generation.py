@@ -224,8 +224,10 @@ def sample_turns(
             for row, tok in zip(rows.tolist(), tokens.tolist()):
                 out[row].append(tok)
             if logprobs_out is not None:
+                # The distribution the token was drawn from: tempered, except greedy.
+                scaled = next_logits.float() / (temperature if temperature > 0 else 1.0)
                 step_logp = (
-                    torch.log_softmax(next_logits.float(), -1)
+                    torch.log_softmax(scaled, -1)
                     .gather(-1, tokens[:, None])
                     .squeeze(-1)
                 )

@@ -106,6 +106,24 @@ def test_rollout_and_training_forward_score_tokens_identically():
         assert torch.allclose(logp[0, len(context) :], torch.tensor(logps), atol=1e-4)
 
 
+
+def test_sampled_log_probs_are_of_the_tempered_distribution_sampled_from():
+    """At temperature T the reported log-probs are log softmax(logits / T), the
+    distribution the tokens were drawn from (an off-policy correction needs exactly that)."""
+    policy = tiny_policy(seed=2)
+    policy.eval()
+    context = np.arange(3, 10)
+    sampled: list[list[float]] = []
+    (turn,) = sample_turns(
+        policy, [context], stop_token_ids=(1,), max_new_tokens=8, pad_id=0,
+        generator=torch.Generator().manual_seed(0), temperature=0.7, logprobs_out=sampled,
+    )  # fmt: skip
+    full = torch.as_tensor(np.concatenate([context, turn]))[None]
+    with torch.no_grad():
+        logits = policy.model(input_ids=full).logits.float()[0, len(context) - 1 : -1] / 0.7
+    expected = torch.log_softmax(logits, -1).gather(1, torch.as_tensor(turn)[:, None])[:, 0]
+    assert torch.allclose(torch.tensor(sampled[0]), expected, atol=1e-4)
+
 def test_value_head_save_and_load_round_trip(tmp_path):
     policy = tiny_policy()
     with torch.no_grad():
