@@ -36,7 +36,9 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--env", default="TextEnv-Calculator-v0", help="a textgym env id")
     parser.add_argument("--model", help="local model folder (default: a tiny random Llama)")
     parser.add_argument("--tool-format", choices=["markers", "chat"], default="markers")

@@ -73,8 +73,9 @@ SETUP = {
 # The last line of the block's stdout ends with this (what the README's comments promise).
 EXPECTED_STDOUT = {
     "quickstart-0": "1.0 True",
-    "environments-0": "{'giver_0': 1.0, 'guesser_0': 1.0}",
-    "environments-1": "{'player_0': 1.0, 'player_1': -1.0}",
+    "environments-0": "1.0",  # the reasoning-gym oracle's success rate
+    "environments-1": "{'giver_0': 1.0, 'guesser_0': 1.0}",
+    "environments-2": "{'player_0': 1.0, 'player_1': -1.0}",
 }
 
 
