@@ -4,6 +4,7 @@ prefix preservation, leaderboard) cover the default dataset; these cover the res
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -13,7 +14,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import textgym
+from textgym import registration
 from textgym.agents import OracleAgent, RandomAgent
+from textgym.app.cli import main
 from textgym.envs import reasoning_gym_tasks
 from textgym.envs.reasoning_gym_tasks import DEFAULT_DATASET, ReasoningGymTask, dataset_names
 
@@ -235,3 +238,33 @@ def test_garbage_actions_do_not_crash(env):
             _, reward, terminated, truncated, _ = env.step(action)
             assert 0.0 <= reward <= 1.0
             done = terminated or truncated
+
+
+def _without_reasoning_gym(monkeypatch):
+    """This process as a core install would see it: reasoning_gym not importable."""
+    real_find_spec = registration.importlib.util.find_spec
+    monkeypatch.setattr(
+        registration.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "reasoning_gym" else real_find_spec(name, *a),
+    )
+    monkeypatch.setitem(sys.modules, "reasoning_gym", None)
+
+
+def test_without_the_extra_the_leaderboard_skips_the_env_and_names_the_install(
+    monkeypatch, tmp_path, capsys
+):
+    _without_reasoning_gym(monkeypatch)
+    assert ENV_ID not in registration.env_ids(installed_only=True)
+    assert "pip install 'textgym[reasoning-gym]'" in registration.missing_extra(ENV_ID)
+    argv = ["leaderboard", "run", "--agents", "random", "--episodes", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "board")]) == 0
+    out = capsys.readouterr()
+    assert "skipping TextEnv-ReasoningGym-v0 needs the reasoning-gym extra" in out.err
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    assert ENV_ID not in [e["env"] for e in board["envs"]]
+    # Asked for by name, it is refused in one line, as is making it.
+    assert main([*argv, "--out", str(tmp_path / "b2"), "--envs", ENV_ID]) == 2
+    assert "pip install 'textgym[reasoning-gym]'" in capsys.readouterr().err
+    assert main(["eval", "--agent", "random", "--env", ENV_ID, "--episodes", "1"]) == 2
+    assert "pip install 'textgym[reasoning-gym]'" in capsys.readouterr().err

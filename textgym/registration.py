@@ -7,11 +7,12 @@ make one with no prior import: Gymnasium imports ``textgym`` first, which regist
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import gymnasium as gym
 
-__all__ = ["EnvEntry", "ENVS", "register_envs", "env_ids"]
+__all__ = ["EnvEntry", "ENVS", "register_envs", "env_ids", "missing_extra"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class EnvEntry:
     tool: str
     summary: str
     max_episode_steps: int | None = None
+    #: (importable package, textgym extra) an env needs beyond the core install.
+    requires: tuple[str, str] | None = None
 
 
 ENVS: tuple[EnvEntry, ...] = (
@@ -58,6 +61,7 @@ ENVS: tuple[EnvEntry, ...] = (
         "Python",
         "any reasoning-gym dataset (dataset=..., default basic_arithmetic) with the Python "
         "sandbox; reward = the dataset's score_answer, success at 1.0",
+        requires=("reasoning_gym", "reasoning-gym"),
     ),
 )
 
@@ -71,6 +75,19 @@ def register_envs() -> None:
             gym.register(id=entry.id, entry_point=entry.entry_point, disable_env_checker=False)
 
 
-def env_ids() -> list[str]:
-    """The registered textgym ids."""
-    return [entry.id for entry in ENVS]
+def env_ids(*, installed_only: bool = False) -> list[str]:
+    """The registered textgym ids; ``installed_only``: those whose optional extra (if
+    any) is installed here, so that every one of them can be made."""
+    return [e.id for e in ENVS if not installed_only or missing_extra(e.id) is None]
+
+
+def missing_extra(env_id: str) -> str | None:
+    """What to install before ``env_id`` can be made here, or None. Looks the package up
+    without importing it (reasoning-gym takes a second to import)."""
+    entry = next((e for e in ENVS if e.id == env_id), None)
+    if entry is None or entry.requires is None:
+        return None
+    package, extra = entry.requires
+    if importlib.util.find_spec(package) is not None:
+        return None
+    return f"{env_id} needs the {extra} extra: pip install 'textgym[{extra}]'"

@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cwd_on_path()
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RunFolderError) as exc:
+    # ImportError: an optional extra is missing; its message says what to install.
+    except (
+        ValueError, TypeError, FileNotFoundError, FileExistsError, RunFolderError, ImportError
+    ) as exc:  # fmt: skip
         print(f"textgym {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, VectorEnvWorkerDied) as exc:

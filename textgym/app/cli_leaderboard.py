@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -19,17 +20,27 @@ from textgym.app.cli_options import (
 from textgym.app.specs import SPEC_HELP
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.report import headline_table
+from textgym.registration import env_ids, missing_extra
 
 ENV_KWARGS_NOTE = "for every env evaluated; recorded, and the split hash covers them"
 
 __all__ = ["add_leaderboard_parser"]
 
 
-def _ids(envs: Sequence[str] | None) -> list[str] | None:
+def _ids(envs: Sequence[str] | None) -> list[str]:
+    """The envs asked for, or every registered env whose extra is installed (the others
+    are named on stderr, with what to install)."""
     for env_id in envs or ():
         if env_id not in gym.registry:
             make_env(env_id)  # raises the unknown-id error
-    return list(envs) if envs else None
+        if (hint := missing_extra(env_id)) is not None:
+            raise ValueError(hint)
+    if envs:
+        return list(envs)
+    for env_id in env_ids():
+        if (hint := missing_extra(env_id)) is not None:
+            print(f"textgym leaderboard: skipping {hint}", file=sys.stderr)
+    return env_ids(installed_only=True)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
