@@ -107,7 +107,10 @@ def timed_trl(policy, config: PPOConfig, curve: Curve, minutes: float, eval_ever
         save_strategy="no",
         seed=config.seed,
     )
-    budget = WallClockBudget(env, policy, curve, minutes, eval_every, val)
+    # A point every eval_every generations, as textgym's every eval_every iterations (a
+    # generation is steps_per_generation * num_iterations optimizer steps).
+    steps_per_point = eval_every * args.steps_per_generation * args.num_iterations
+    budget = WallClockBudget(env, policy, curve, minutes, steps_per_point, val)
     trainer = GRPOTrainer(
         model=policy.model,
         reward_funcs=textgym_trl.env_reward,
@@ -128,7 +131,9 @@ def timed_trl(policy, config: PPOConfig, curve: Curve, minutes: float, eval_ever
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=2.0, help="training minutes each")
     parser.add_argument("--sft-steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=64, help="episodes per generation")
@@ -136,11 +141,16 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-every", type=int, default=5, help="iterations/steps per point")
     parser.add_argument("--val-episodes", type=int, default=100)
     parser.add_argument("--no-test", action="store_true", help="validation only")
+    # Llama: TRL runs its forward on [left-padded prompts | completions] with positions
+    # counted from the padded batch's first column. Rotary positions are relative, so the
+    # shift changes nothing; GPT-2's learnt absolute ones would be shifted, and a wide batch
+    # overflowed them (IndexError in wpe after 600 steps, 2026-12-05).
+    parser.add_argument("--arch", choices=["llama", "causal"], default="llama")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     started = time.perf_counter()
     env = gym.make(ENV_ID)
-    start = new_policy(env)
+    start = new_policy(env, arch=args.arch)
     sft_minutes = timed_sft(
         gym.make(ENV_ID, **SOURCE), start, SFTConfig(steps=args.sft_steps), None
     )
@@ -178,6 +188,7 @@ def main(argv=None) -> int:
         "env": ENV_ID,
         "sft_env_kwargs": SOURCE,
         "sft_steps": args.sft_steps,
+        "arch": args.arch,
         "sft_minutes": round(sft_minutes, 2),
         "minutes_each": args.minutes,
         "runs": runs,
