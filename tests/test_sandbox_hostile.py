@@ -242,6 +242,39 @@ BATTERY = [
     ),
     ("keyboard_interrupt", "raise KeyboardInterrupt", lambda r: error(r, "KeyboardInterrupt"), ()),
     ("wreck_builtins", "import builtins\nbuiltins.__dict__.clear()", lambda r: True, ()),
+    (
+        "poison_compile_exec_eval",
+        "import builtins\n"
+        "def bad(*a, **k):\n    raise RuntimeError('builtins poisoned')\n"
+        "builtins.compile = builtins.exec = builtins.eval = bad",
+        lambda r: r.ok,
+        (),
+    ),
+    (
+        "poison_print_repr_len",
+        "import builtins\nbuiltins.print = builtins.repr = builtins.len = None",
+        lambda r: r.ok,
+        (),
+    ),
+    (
+        "poison_exceptions",
+        "import builtins\nbuiltins.SystemExit = builtins.BaseException = builtins.MemoryError = 1",
+        lambda r: r.ok,
+        (),
+    ),
+    ("rebind_own_builtins", "__builtins__ = None", lambda r: r.ok, ()),
+    (
+        "poison_json",
+        "import json\njson.dumps = lambda *a, **k: 1 / 0",
+        lambda r: error(r, "sandbox's own machinery") and r.restarted,
+        (),
+    ),
+    (
+        "poison_os_write",
+        "import os\nos.write = None",
+        lambda r: error(r, "sandbox's own machinery") and r.restarted,
+        (),
+    ),
     ("huge_int_repr", "10 ** 100000", lambda r: error(r, "ValueError", "MemoryError"), ()),
 ]
 
@@ -257,9 +290,36 @@ def test_hostile_program_is_contained(sandbox, name, code, check, protections, m
     with sandbox.session() as session:
         result = session.run(code)
         assert check(result), f"{name}: {result}"
-        after = session.run("6 * 7")  # the session answers again (restarted if needed)
-        assert after.stdout.strip() == "42" or name == "wreck_builtins", after
+        # The next call prints 42, or says the interpreter was restarted and the call
+        # after it prints 42.
+        after = session.run("print(6 * 7)")
+        if after.stdout.strip() != "42":
+            assert after.restarted and "restarted" in (after.error or ""), after
+            assert session.run("6 * 7").stdout.strip() == "42"
+        assert session.run("6 * 7").stdout.strip() == "42"
     assert not MARKER.exists()
+
+
+def test_poisoned_builtins_are_undone_and_the_variables_kept(sandbox):
+    with sandbox.session() as session:
+        session.run("x = 41")
+        poisoned = session.run(
+            "import builtins\n"
+            "def bad(*a, **k):\n    raise RuntimeError('builtins poisoned')\n"
+            "builtins.compile = builtins.exec = builtins.print = bad\n"
+            "print('inside the cell the poison works')"
+        )
+        assert "builtins poisoned" in (poisoned.error or ""), poisoned  # its own cell only
+        after = session.run("print(x + 1)\nimport builtins\nprint(builtins.compile is bad)")
+        assert after.ok and after.stdout.split() == ["42", "False"], after
+        assert not after.restarted
+
+
+def test_a_cleared_builtins_module_is_restored(sandbox):
+    with sandbox.session() as session:
+        session.run("import builtins\nbuiltins.__dict__.clear()")
+        result = session.run("print(len([1, 2, 3]), sorted({3, 1}))")
+        assert result.stdout.strip() == "3 [1, 3]" and not result.restarted, result
 
 
 def test_killing_the_worker_mid_call_is_a_defined_error(sandbox):

@@ -24,7 +24,7 @@ from typing import Any
 
 from textgym.checks import positive_int
 from textgym.sandbox.protections import Protections, detect_isolation, seccomp_path
-from textgym.sandbox.worker_main import _HEADER
+from textgym.sandbox.worker_main import _HEADER, TAMPERED
 
 __all__ = ["Sandbox", "Session", "RunResult", "SandboxError"]
 
@@ -376,6 +376,8 @@ def _death(returncode: int | None) -> str:
         if -returncode == signal.SIGXCPU or -returncode == signal.SIGKILL:
             return f"was killed ({name}: CPU limit or memory exhaustion)"
         return f"crashed ({name})"
+    if returncode == TAMPERED:
+        return "stopped: the code broke the sandbox's own machinery"
     return f"exited with status {returncode}"
 
 

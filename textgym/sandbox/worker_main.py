@@ -14,9 +14,25 @@ while it still has the privileges to do so:
 Then it answers requests on its stdin, one length-prefixed JSON frame each, with a frame on
 a private copy of its original stdout. File descriptors 1 and 2 point to /dev/null, so
 code that writes to them directly cannot corrupt the channel.
+
+Cells run in this process, so they can reach its machinery. Two defences keep one hostile
+cell from breaking the calls after it:
+
+- the builtins are put back as they were at start-up before and after every cell (a cell
+  that replaces ``compile``, ``print`` or clears ``builtins.__dict__`` affects only
+  itself), and the harness calls ``exec``/``eval``/``compile`` through references taken
+  at start-up;
+- anything else the harness needs that a cell broke (``json``, ``os.write``) makes the
+  worker exit with :data:`TAMPERED`, and the pool restarts it and says the variables
+  were lost, as after a crash.
+
+A cell that rewrites this module's own globals can still change what its later calls
+report. That harms only its own episode: each episode has its own worker, and the
+process limits above, not the harness, are the security boundary.
 """
 
 import ast
+import builtins
 import ctypes
 import errno
 import json
@@ -29,6 +45,28 @@ import traceback
 
 _HEADER = struct.Struct(">I")
 MS_NOSUID, MS_NODEV = 2, 4
+TAMPERED = 3  # exit status: a cell broke the harness itself
+
+# Taken before any cell runs: the harness never looks these up in builtins again.
+_exec, _eval, _compile = builtins.exec, builtins.eval, builtins.compile
+_BUILTINS = builtins.__dict__
+_PRISTINE = dict(_BUILTINS)
+_clear, _update, _items = _BUILTINS.clear, _BUILTINS.update, _BUILTINS.items
+
+
+def restore_builtins(_len=len, _any=any, _pristine=_PRISTINE):
+    """Put every builtin back as it was at start-up; True when a cell had changed one.
+
+    Runs while the builtins may still be poisoned, so it looks none of them up: ``len``
+    and ``any`` are bound as defaults when the module loads.
+    """
+    changed = _len(_BUILTINS) != _len(_pristine) or _any(
+        _pristine.get(name, _pristine) is not value for name, value in _items()
+    )
+    if changed:
+        _clear()
+        _update(_pristine)
+    return changed
 
 
 def read_frame(fd):
@@ -183,20 +221,26 @@ def error_text(exc):
 
 
 def run_cell(code, namespace, limit):
+    restore_builtins()
+    namespace["__builtins__"] = builtins  # a cell may have rebound its own
     out = CappedOutput(limit)
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = out
     error = None
     try:
-        tree = ast.parse(code, "<cell>", "exec")
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, "<cell>", "exec"), namespace)
-        if last is not None:
-            value = eval(compile(last, "<cell>", "eval"), namespace)
-            if value is not None:
-                out.write(repr(value) + "\n")
+        try:
+            tree = _compile(code, "<cell>", "exec", ast.PyCF_ONLY_AST)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            _exec(_compile(tree, "<cell>", "exec"), namespace)
+            if last is not None:
+                value = _eval(_compile(last, "<cell>", "eval"), namespace)
+                if value is not None:
+                    out.write(repr(value) + "\n")
+        finally:
+            # First, before the harness itself looks up a builtin again.
+            restore_builtins()
     except SystemExit as exc:
         error = f"SystemExit: {exc.code}"
     except MemoryError:
@@ -224,13 +268,18 @@ def main():
         write_frame(reply, {"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return
     write_frame(reply, {"ready": True, "protections": done, "pid": os.getpid()})
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
     limit = cfg["limits"]["output_chars"]
+    # Locals, so a cell that rebinds this module's functions does not reach the loop.
+    read, run, write, exit_now = read_frame, run_cell, write_frame, os._exit
     while True:
-        request = read_frame(0)
-        if request is None:
-            return
-        write_frame(reply, run_cell(request["code"], namespace, limit))
+        try:
+            request = read(0)
+            if request is None:
+                return
+            write(reply, run(request["code"], namespace, limit))
+        except BaseException:  # noqa: BLE001 - a cell broke what the harness needs
+            exit_now(TAMPERED)
 
 
 if __name__ == "__main__":
