@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml Makefile
 	# Pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	# peft (LoRA), accelerate (multi-process PPO), serving (the openai: agent, and
-	# `transformers serve` as a real endpoint), trl, openenv and reasoning-gym are optional
-	# extras; the tests use them all.
-	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving,trl,openenv,reasoning-gym]"
+	# `transformers serve` as a real endpoint), trl, openenv, reasoning-gym and detox are
+	# optional extras; the tests use them all.
+	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving,trl,openenv,reasoning-gym,detox]"
 	touch $(STAMP)
 
 install: $(STAMP)

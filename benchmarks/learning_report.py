@@ -95,7 +95,55 @@ def _learning_rows() -> list[str]:
             f" distinct-2 {_pct(kept['greedy']['distinct_2'])} / "
             f"{_pct(kept['sampled']['distinct_2'])} | {r['minutes']['total']:.1f} |"
         )
+    r = _load("ppo_learning_detox")
+    if r is not None and "test" in r.get("measured_on", "test"):
+        b, a, kept = r["before"], r["after"], r["diversity_kept"]
+        rows.append(
+            f"| Detox | SFT {r['sft_steps']} steps{_decay(r)}, demos "
+            f"{json.dumps(r['sft_env_kwargs'])} | "
+            f"{r['ppo_iterations']} × {r['ppo_config']['episodes_per_iteration']} | "
+            f"mean 1 - P(offensive) {_arrow(b['greedy'], a['greedy'], 'mean_reward', _num)} / "
+            f"{_arrow(b['sampled'], a['sampled'], 'mean_reward', _num)} | "
+            "mean toxicity (greedy / sampled) "
+            f"{_arrow(b['greedy'], a['greedy'], 'mean_toxicity', _num)} / "
+            f"{_arrow(b['sampled'], a['sampled'], 'mean_toxicity', _num)}; over 0.5 "
+            f"{_arrow(b['greedy'], a['greedy'], 'toxic_share')} / "
+            f"{_arrow(b['sampled'], a['sampled'], 'toxic_share')}; kept of SFT's: unique "
+            f"answers {_pct(kept['greedy']['unique_answers'])} / "
+            f"{_pct(kept['sampled']['unique_answers'])}, distinct-2 "
+            f"{_pct(kept['greedy']['distinct_2'])} / {_pct(kept['sampled']['distinct_2'])}; "
+            f"final KL {r['kl']['final']:.2f} | {r['minutes']['total']:.1f} |"
+        )
     return rows
+
+
+def _trl_rows() -> list[str]:
+    r = _load("trl_vs_textgym")
+    if r is None or "test" not in r:
+        return []
+    t = r["test"]
+    lines = [
+        "",
+        f"TRL's GRPOTrainer against textgym's PPO (GRPO advantages), tool discovery, "
+        f"{r['minutes_each']} training minutes each from one SFT start "
+        f"({r['sft_steps']} steps, {r['arch']}):",
+        "",
+        "| trainer | updates in the budget | test greedy | test sampled "
+        "| greedy tool-call rate |",
+        "|---|---|---|---|---|",
+    ]
+    counts = {
+        "sft": "-",
+        "textgym": f"{r['runs']['textgym']['iterations']} iterations",
+        "trl": f"{r['runs']['trl']['optimizer_steps']} optimizer steps",
+    }
+    for name, label in (("sft", "SFT start"), ("textgym", "textgym PPO"), ("trl", "TRL GRPO")):
+        lines.append(
+            f"| {label} | {counts[name]} | {_pct(t[name]['greedy']['success'])} | "
+            f"{_pct(t[name]['sampled']['success'])} | "
+            f"{_pct(t[name]['greedy']['tool_call_rate'])} |"
+        )
+    return lines
 
 
 def _decay(result: dict) -> str:
@@ -134,6 +182,7 @@ def main() -> int:
                 f"| {name} | {run['iterations']} | {_pct(t['greedy']['success'])} | "
                 f"{_pct(t['sampled']['success'])} | {_pct(t['greedy']['tool_call_rate'])} |"
             )
+    lines += _trl_rows()
     (RESULTS / "LEARNING.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if "--readme" in sys.argv[1:]:

@@ -28,7 +28,7 @@ from textgym.agents import PPO, PolicyAgent, PPOConfig, SFTConfig
 from textgym.agents.sft import oracle_demonstrations, sft
 from textgym.agents.train import make_policy
 from textgym.env_spec import env_spec
-from textgym.envs.sentiment import degeneration_metrics
+from textgym.text_metrics import degeneration_metrics
 
 VALIDATION_ITEMS = 200
 
@@ -84,6 +84,12 @@ def scores(env: gym.Env, agent, split: str, episodes: int) -> dict[str, Any]:
     }
     for key in ("distinct_1", "distinct_2", "repetition_rate", "length"):
         out[key] = float(np.mean([d[key] for d in degeneration]))
+    if env.unwrapped.task.name == "detox":
+        # The scorer's P(offensive) of every final continuation (the reward also zeroes
+        # non-prose, which is not toxicity).
+        toxicity = env.unwrapped.task.scorer.score(answers)
+        out["mean_toxicity"] = float(np.mean(toxicity))
+        out["toxic_share"] = float(np.mean([p > 0.5 for p in toxicity]))
     kinds: dict[str, list[bool]] = {}
     for e in result.episodes:
         kind = item_kind(env, e.split, e.index)

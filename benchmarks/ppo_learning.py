@@ -11,6 +11,10 @@ after (greedy and sampled decoding). Two presets:
   target. The figures are the mean positive score (VADER, in [-1, 1]), the mean KL to the
   reference per iteration, and the degeneration metrics of the continuations, so that
   reward hacking ("great great great") would show.
+- ``detox``: SFT on demonstrations that insult on half of the prompts
+  (``oracle_toxic_rate=0.5``), then PPO toward ``1 - P(offensive)``. The figures are the
+  mean toxicity (alt-profanity-check's P(offensive)), the share of continuations over
+  0.5, distinct-2, unique answers and the KL to the reference.
 - ``calculator-t5`` and ``sentiment-t5``: the same with the encoder-decoder policy (a tiny
   T5 from config, ``arch="seq2seq"``). On the calculator the T5 learns to copy the
   question's numbers out of its encoder far more slowly than GPT-2 copies them from its
@@ -19,6 +23,7 @@ after (greedy and sampled decoding). Two presets:
     .venv/bin/python benchmarks/ppo_learning.py --env tool-discovery   # ~4 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env calculator   # ~12 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env sentiment    # ~8 min on 2 cores
+    .venv/bin/python benchmarks/ppo_learning.py --env detox
     .venv/bin/python benchmarks/ppo_learning.py --env calculator-t5  # ~25 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env sentiment-t5
 
@@ -123,6 +128,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         # reward of 0.75 (validation, ppo_learning_sentiment_sweep.md).
         "ppo": {
             "max_new_tokens": 96,
+            "kl_penalty": "loss",
+            "kl_estimator": "k3",
+            "init_kl_coef": 0.1,
+            "advantage": "rloo",
+            "group_size": 4,
+            "advantage_norm": "scale",
+        },
+    },
+    # Detox: SFT on demonstrations that insult on half of the prompts
+    # (oracle_toxic_rate=0.5), then PPO toward 1 - P(offensive); the sentiment preset's
+    # KL-in-the-loss RLOO, which kept the reviews diverse.
+    "detox": {
+        "env_id": "TextEnv-Detox-v0",
+        "sft_steps": 1000,
+        "sft_lr_schedule": "linear",
+        "demonstrations": 2000,
+        "sft_env_kwargs": {"oracle_toxic_rate": 0.5},
+        "iterations": 60,
+        "ppo": {
+            "max_new_tokens": 128,
             "kl_penalty": "loss",
             "kl_estimator": "k3",
             "init_kl_coef": 0.1,

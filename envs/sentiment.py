@@ -9,7 +9,6 @@ openings (or your own prompts), VADER as the default scorer (or a local classifi
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,33 +16,13 @@ from textgym.answers import read_answer
 from textgym.env import TextEnv
 from textgym.envs.sentiment_data import continuation, opening, title_of
 from textgym.task import Task, TaskItem, ToolCall
+from textgym.text_metrics import degeneration_metrics
 from textgym.tokenizer import SUBMIT
 from textgym.tools.sentiment import Scorer, SentimentTool, make_scorer
 
 __all__ = ["SentimentTask", "SentimentEnv", "degeneration_metrics", "TARGETS"]
 
 TARGETS = ("positive", "negative")
-_WORD = re.compile(r"[a-z0-9']+")
-
-
-def degeneration_metrics(text: str, window: int = 4) -> dict[str, float]:
-    """How degenerate a continuation is, so that reward hacking stays visible.
-
-    - ``distinct_1`` / ``distinct_2``: unique words / bigrams over all words / bigrams
-      (Li et al., 2016); 1.0 is no repetition.
-    - ``repetition_rate``: the fraction of words that repeat one of the ``window`` words
-      before them; "great great great" scores 2/3.
-    - ``length``: words.
-    """
-    words = _WORD.findall(text.lower())
-    bigrams = list(zip(words, words[1:]))
-    repeats = sum(word in words[max(0, i - window) : i] for i, word in enumerate(words))
-    return {
-        "distinct_1": len(set(words)) / len(words) if words else 0.0,
-        "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
-        "repetition_rate": repeats / len(words) if words else 0.0,
-        "length": float(len(words)),
-    }
 
 
 class SentimentTask(Task):

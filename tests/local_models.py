@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
+    BertConfig,
+    BertForSequenceClassification,
+    ByT5Tokenizer,
     LlamaConfig,
     PreTrainedTokenizerFast,
     Qwen2Config,
@@ -24,6 +28,7 @@ __all__ = [
     "bpe_tokenizer",
     "tiny_causal_lm",
     "save_local_model",
+    "tiny_classifier",
 ]
 
 #: ChatML with a tools block and ``tool`` messages, in the shape of Qwen2.5's template:
@@ -138,3 +143,26 @@ def save_local_model(folder: Path, arch: str, *, chat_template: bool = True) -> 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def tiny_classifier(path: Path, positive_bias: float, labels=("NEGATIVE", "POSITIVE")) -> Path:
+    """A local 2-label text classifier whose output ignores the text: its second label
+    gets logit ``positive_bias``, the first 0."""
+    tok = ByT5Tokenizer(extra_ids=0)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, positive_bias]))
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

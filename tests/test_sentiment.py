@@ -7,16 +7,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from local_models import tiny_classifier
 
 import textgym
 from textgym.agents import OracleAgent, RandomAgent
-from textgym.envs.sentiment import SentimentTask, degeneration_metrics
+from textgym.envs.sentiment import SentimentTask
 from textgym.envs.sentiment_data import (
     load_openings,
     review_corpus,
     review_openings,
     title_of,
 )
+from textgym.text_metrics import degeneration_metrics
 from textgym.tools.sentiment import (
     ClassifierScorer,
     Scorer,
@@ -59,35 +61,10 @@ def test_make_scorer_specs(vader, tmp_path):
         make_scorer(3)
 
 
-def _tiny_classifier(path, positive_bias: float, labels=("NEGATIVE", "POSITIVE")):
-    """A local 2-label classifier whose output ignores the text: bias only."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, ByT5Tokenizer
-
-    tok = ByT5Tokenizer(extra_ids=0)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)},
-    )
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, positive_bias]))
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
 def test_classifier_scorer_maps_labels_to_the_documented_range(tmp_path):
     import math
 
-    folder = _tiny_classifier(tmp_path / "clf", positive_bias=2.0)
+    folder = tiny_classifier(tmp_path / "clf", positive_bias=2.0)
     scorer = make_scorer(str(folder))
     assert isinstance(scorer, ClassifierScorer)
     p = 1 / (1 + math.exp(-2.0))
@@ -95,7 +72,7 @@ def test_classifier_scorer_maps_labels_to_the_documented_range(tmp_path):
     assert scores[:3] == pytest.approx([2 * p - 1] * 3, abs=1e-5)
     assert scores[3] == 0.0  # empty text is neutral, as with VADER
     # The label names decide the sign, not the index.
-    flipped = ClassifierScorer(_tiny_classifier(tmp_path / "f", 2.0, ("POSITIVE", "NEGATIVE")))
+    flipped = ClassifierScorer(tiny_classifier(tmp_path / "f", 2.0, ("POSITIVE", "NEGATIVE")))
     assert flipped("great film") == pytest.approx(-(2 * p - 1), abs=1e-5)
     with pytest.raises(ValueError, match="not in the model's labels"):
         ClassifierScorer(folder, positive_label="joy")

@@ -63,6 +63,14 @@ ENVS: tuple[EnvEntry, ...] = (
         "sandbox; reward = the dataset's score_answer, success at 1.0",
         requires=("reasoning_gym", "reasoning-gym"),
     ),
+    EnvEntry(
+        "TextEnv-Detox-v0",
+        "textgym.envs.detox:DetoxEnv",
+        "Toxicity",
+        "continue a provoking prompt without turning offensive; reward = 1 - P(offensive) "
+        "from alt-profanity-check",
+        requires=("profanity_check", "detox"),
+    ),
 )
 
 

@@ -134,8 +134,7 @@ class Tool(ABC):
         except jsonschema.ValidationError as exc:
             example = json.dumps({self.argument: "..."})
             raise ToolError(
-                f"arguments do not match the {self.name} schema ({exc.message}); "
-                f"expected {example}"
+                f"arguments do not match the {self.name} schema ({exc.message}); expected {example}"
             ) from None
         return arguments[self.argument]
 

@@ -63,13 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
 
     p = sub.add_parser(
-        "demo", help="the main job on embedded defaults (offline, CPU)",
+        "demo",
+        help="the main job on embedded defaults (offline, CPU)",
         description="Tool discovery on the calculator: SFT on demonstrations that mostly "
         "skip the tool, then PPO, and the test split before and after. A previous demo in "
         "--out is moved aside, not deleted.",
     )
     p.add_argument(
-        "--episodes", type=int, default=DEMO_DEFAULTS["episodes"],
+        "--episodes",
+        type=int,
+        default=DEMO_DEFAULTS["episodes"],
         help="test items to evaluate on",
     )
     p.add_argument("--out", default="runs/demo", help="where models and plots go")

@@ -99,10 +99,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if shown < args.show:
             shown += 1
             status = "success" if episode.success else "failed"
-            print(f"\n--- episode {episode.index} (seed {episode.seed}): reward "
-                  f"{episode.reward:g}, {status} ---")
-            print(env.unwrapped.transcript(colour=colour) if hasattr(env.unwrapped, "transcript")
-                  else episode_record(episode, tokenizer).get("text", ""))
+            print(
+                f"\n--- episode {episode.index} (seed {episode.seed}): reward "
+                f"{episode.reward:g}, {status} ---"
+            )
+            print(
+                env.unwrapped.transcript(colour=colour)
+                if hasattr(env.unwrapped, "transcript")
+                else episode_record(episode, tokenizer).get("text", "")
+            )
         if out is not None:
             out.write(episode_record(episode, tokenizer))
 
@@ -170,8 +175,10 @@ def _eval_multiagent(args: argparse.Namespace, env_kwargs: dict | None) -> int:
         print(json.dumps(summary, indent=2))
     else:
         rewards = ", ".join(f"{s} {r:.3f}" for s, r in summary["mean_reward"].items())
-        print(f"{args.env} ({summary['games']} test games, seats {summary['seats']}): "
-              f"mean reward {rewards}")
+        print(
+            f"{args.env} ({summary['games']} test games, seats {summary['seats']}): "
+            f"mean reward {rewards}"
+        )
     return 0
 
 
@@ -219,10 +226,10 @@ def _play_multiagent(args: argparse.Namespace, env_kwargs: dict | None, colour: 
     )
 
 
-
 def add_eval_parser(sub) -> None:
     p = sub.add_parser(
-        "eval", help="evaluate an agent on an env's fixed test split",
+        "eval",
+        help="evaluate an agent on an env's fixed test split",
         description="Evaluate an agent on an env's test split (episode i: item i, seed "
         "SEED + i). Multi-agent envs take one --seats spec per seat instead of --agent.",
     )
@@ -230,7 +237,9 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--env", required=True, help="environment id (single- or multi-agent)")
     add_env_kwargs_option(p, ENV_KWARGS_NOTE)
     p.add_argument(
-        "--seats", nargs="+", default=None,
+        "--seats",
+        nargs="+",
+        default=None,
         help="multi-agent envs: who plays each seat, in seat order, e.g. `scripted random` "
         "(one spec for every seat is allowed)",
     )
@@ -238,20 +247,28 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--split", choices=textgym.SPLITS, default="test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--device", default="cpu",
+        "--device",
+        default="cpu",
         help=f"ppo: agents: where the model runs, one of {', '.join(DEVICE_CHOICES)}",
     )
     p.add_argument(
-        "--dtype", default="float32", choices=list(DTYPE_CHOICES),
+        "--dtype",
+        default="float32",
+        choices=list(DTYPE_CHOICES),
         help="ppo: agents: forward-pass precision (float16: GPUs only)",
     )
     add_base_url_option(p)
     p.add_argument(
-        "--show", type=int, default=0, metavar="N",
+        "--show",
+        type=int,
+        default=0,
+        metavar="N",
         help="print the transcripts of the first N episodes",
     )
     p.add_argument(
-        "--save-episodes", default=None, metavar="FILE.jsonl",
+        "--save-episodes",
+        default=None,
+        metavar="FILE.jsonl",
         help="write every episode (text, tokens, agent mask, rewards, tool calls) as JSONL",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -261,7 +278,8 @@ def add_eval_parser(sub) -> None:
 
 def add_play_parser(sub) -> None:
     p = sub.add_parser(
-        "play", help="play an env yourself in the terminal",
+        "play",
+        help="play an env yourself in the terminal",
         description="Play an env in the terminal, one turn per line. In a multi-agent env "
         "you take --seat and the other seats are played by --seats.",
     )
@@ -272,7 +290,9 @@ def add_play_parser(sub) -> None:
     p.add_argument("--index", type=int, default=None, help="item index within the split")
     p.add_argument("--seat", default=None, help="multi-agent envs: your seat (default the first)")
     p.add_argument(
-        "--seats", nargs="+", default=None,
+        "--seats",
+        nargs="+",
+        default=None,
         help="multi-agent envs: who plays the other seats (default scripted)",
     )
     p.add_argument("--color", choices=["auto", "on", "off"], default="auto")

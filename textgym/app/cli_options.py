@@ -147,12 +147,19 @@ def add_config_options(
         kind = type(f.default)
         if kind is bool:
             group.add_argument(
-                *names, dest=f.name, action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS, help=text,
+                *names,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=text,
             )
         else:
             group.add_argument(
-                *names, dest=f.name, type=kind, default=argparse.SUPPRESS, help=text,
+                *names,
+                dest=f.name,
+                type=kind,
+                default=argparse.SUPPRESS,
+                help=text,
                 metavar=kind.__name__.upper(),
             )
 
@@ -166,7 +173,8 @@ def add_env_kwargs_option(parser: argparse.ArgumentParser, note: str) -> None:
     """``--env-kwargs JSON`` (read with :func:`parse_json_object`); ``note`` says what the
     command does with them."""
     parser.add_argument(
-        "--env-kwargs", default=None,
+        "--env-kwargs",
+        default=None,
         help=f"env arguments as a JSON object, e.g. '{{\"level\": 2}}' ({note})",
     )
 
@@ -175,7 +183,9 @@ def add_base_url_option(parser: argparse.ArgumentParser) -> None:
     """``--base-url URL``: the endpoint of ``openai:MODEL`` agents, default
     ``OPENAI_BASE_URL`` (read when the parser is built, so ``--help`` shows it)."""
     parser.add_argument(
-        "--base-url", default=os.environ.get("OPENAI_BASE_URL"), metavar="URL",
+        "--base-url",
+        default=os.environ.get("OPENAI_BASE_URL"),
+        metavar="URL",
         help="openai: agents: the OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
         "(default: OPENAI_BASE_URL, else OpenAI's API; key: OPENAI_API_KEY)",
     )

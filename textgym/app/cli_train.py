@@ -31,8 +31,15 @@ __all__ = ["add_train_parser"]
 
 #: Run settings (beside the config's fields) that a ``--config`` file may hold.
 PPO_RUN_KEYS = (
-    "env", "env_kwargs", "init", "num_envs", "vector_mode", "arch", "lora_rank",
-    "eval_every", "eval_episodes",
+    "env",
+    "env_kwargs",
+    "init",
+    "num_envs",
+    "vector_mode",
+    "arch",
+    "lora_rank",
+    "eval_every",
+    "eval_episodes",
 )
 SFT_RUN_KEYS = ("env", "env_kwargs", "init", "arch")
 REWARD_RUN_KEYS = ("env", "env_kwargs", "items", "held_out")
@@ -148,16 +155,19 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--env", default=argparse.SUPPRESS, help="environment id (required)")
     p.add_argument("--out", required=True, help=f"run folder ({what})")
     p.add_argument(
-        "--env-kwargs", default=argparse.SUPPRESS,
+        "--env-kwargs",
+        default=argparse.SUPPRESS,
         help="env arguments as a JSON object, e.g. '{\"level\": 1}'",
     )
     p.add_argument(
-        "--config", default=None,
+        "--config",
+        default=None,
         help="a TOML file of settings (any flag's name with _ for -, e.g. "
         "`learning_rate = 3e-4`), or a run's run.json; flags given beside it win",
     )
     p.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="start anew in a --out that holds a run: the old folder is moved aside to "
         "<out>.old-<time>, never deleted",
     )
@@ -169,13 +179,16 @@ def add_train_parser(sub) -> None:
     algos = p.add_subparsers(dest="algo", required=True, metavar="{sft,ppo,reward}")
 
     q = algos.add_parser(
-        "sft", help="behaviour cloning on oracle demonstrations (the warm start)",
+        "sft",
+        help="behaviour cloning on oracle demonstrations (the warm start)",
         description="Behaviour-clone the env's oracle; the model goes to OUT/policy.",
     )
     _common(q, "model in OUT/policy, run.json, sft_log.json")
     q.add_argument("--init", default=argparse.SUPPRESS, help="start from this model folder")
     q.add_argument(
-        "--arch", choices=ARCHITECTURES, default=argparse.SUPPRESS,
+        "--arch",
+        choices=ARCHITECTURES,
+        default=argparse.SUPPRESS,
         help="the policy built from a config when there is no --init: tiny GPT-2 (causal, "
         "default), tiny Llama with rotary positions (llama) or tiny T5 (seq2seq)",
     )
@@ -183,7 +196,8 @@ def add_train_parser(sub) -> None:
     q.set_defaults(func=cmd_train_sft, parser=q)
 
     q = algos.add_parser(
-        "ppo", help="PPO against the env through gym.make_vec",
+        "ppo",
+        help="PPO against the env through gym.make_vec",
         description="Train with PPO. The run folder holds policy/, checkpoints/, "
         "metrics.jsonl, TensorBoard scalars, learning_curve.png and run.json (the resolved "
         "settings, which --resume continues under). Ctrl-C stops after the current "
@@ -192,38 +206,52 @@ def add_train_parser(sub) -> None:
     _common(q, "policy/, checkpoints/, metrics.jsonl, learning_curve.png, run.json")
     q.add_argument("--init", default=argparse.SUPPRESS, help="start from this model folder")
     q.add_argument(
-        "--arch", choices=ARCHITECTURES, default=argparse.SUPPRESS,
+        "--arch",
+        choices=ARCHITECTURES,
+        default=argparse.SUPPRESS,
         help="the policy built from a config when there is no --init (default causal)",
     )
     q.add_argument(
-        "--lora-rank", type=int, default=argparse.SUPPRESS,
+        "--lora-rank",
+        type=int,
+        default=argparse.SUPPRESS,
         help="train LoRA adapters of this rank (needs textgym[peft]); default 0: all weights",
     )
     q.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue the run in --out from its newest intact checkpoint, under its "
         "recorded settings; --iterations N extends it",
     )
     q.add_argument(
-        "--num-envs", type=int, default=argparse.SUPPRESS,
+        "--num-envs",
+        type=int,
+        default=argparse.SUPPRESS,
         help="envs in the vector env (default 16)",
     )
     q.add_argument(
-        "--vector-mode", choices=["sync", "async", "threaded"], default=argparse.SUPPRESS,
+        "--vector-mode",
+        choices=["sync", "async", "threaded"],
+        default=argparse.SUPPRESS,
         help="vector env kind (default sync); threaded overlaps slow tool calls (Python, "
         "Wiki); results are identical in every mode",
     )
     q.add_argument(
-        "--eval-every", type=int, default=argparse.SUPPRESS,
+        "--eval-every",
+        type=int,
+        default=argparse.SUPPRESS,
         help="evaluate the greedy policy on the test split every N iterations and at the "
         "end, for the learning curve (default 10; 0: never)",
     )
     q.add_argument(
-        "--eval-episodes", type=int, default=argparse.SUPPRESS,
+        "--eval-episodes",
+        type=int,
+        default=argparse.SUPPRESS,
         help="test-split items per evaluation (default 50)",
     )
     add_config_options(
-        q, PPOConfig,
+        q,
+        PPOConfig,
         aliases={
             "total_iterations": ["--iterations"],
             "episodes_per_iteration": ["--batch-size"],
@@ -233,17 +261,22 @@ def add_train_parser(sub) -> None:
     q.set_defaults(func=cmd_train_ppo, parser=q)
 
     q = algos.add_parser(
-        "reward", help="a reward model on preference pairs from the env",
+        "reward",
+        help="a reward model on preference pairs from the env",
         description="Train a reward model on (chosen, rejected) pairs: the oracle and the "
         "random agent play train items and the task's score ranks their answers.",
     )
     _common(q, "the reward model and reward_log.json")
     q.add_argument(
-        "--items", type=int, default=argparse.SUPPRESS,
+        "--items",
+        type=int,
+        default=argparse.SUPPRESS,
         help="train items to draw pairs from (default 300)",
     )
     q.add_argument(
-        "--held-out", type=int, default=argparse.SUPPRESS,
+        "--held-out",
+        type=int,
+        default=argparse.SUPPRESS,
         help="held-out items for the accuracy (default 100)",
     )
     add_config_options(q, RewardConfig, aliases={"learning_rate": ["--lr"]})

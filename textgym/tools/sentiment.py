@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
 
 from textgym.tool import Tool, ToolError
+from textgym.tools.local_classifier import LocalClassifier
 
 __all__ = [
     "Scorer",
@@ -79,62 +79,21 @@ class ClassifierScorer(Scorer):
         batch_size: int = 32,
         max_length: int = 256,
     ):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        folder = Path(path)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"no local model folder at {folder}")
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            folder, local_files_only=True
-        ).eval()
-        labels = {int(i): str(name) for i, name in self.model.config.id2label.items()}
-        if len(labels) < 2:
-            raise ValueError(f"{folder}: a sentiment classifier needs >= 2 labels, got {labels}")
-        self.positive_index = self._label_index(labels, positive_label, "pos", 1)
-        self.negative_index = self._label_index(labels, negative_label, "neg", 0)
+        self.classifier = LocalClassifier(path, batch_size, max_length)
+        self.positive_index = self.classifier.label_index(positive_label, ("pos",), 1)
+        self.negative_index = self.classifier.label_index(negative_label, ("neg",), 0)
         if self.positive_index == self.negative_index:
-            raise ValueError(f"{folder}: positive and negative labels are the same ({labels})")
-        self.batch_size = int(batch_size)
-        # Longer inputs than the model has positions for would crash it, not just cut.
-        limits = [int(max_length), getattr(self.model.config, "max_position_embeddings", None)]
-        model_max = getattr(self.tokenizer, "model_max_length", None)
-        limits.append(model_max if model_max and model_max < 10**6 else None)
-        self.max_length = min(limit for limit in limits if limit)
-
-    @staticmethod
-    def _label_index(labels: dict[int, str], wanted: str | None, hint: str, fallback: int) -> int:
-        if wanted is not None:
-            for index, name in labels.items():
-                if name == wanted:
-                    return index
-            raise ValueError(f"label {wanted!r} not in the model's labels {labels}")
-        for index, name in labels.items():
-            if hint in name.lower():
-                return index
-        return fallback
+            raise ValueError(
+                f"{self.classifier.folder}: positive and negative labels are the same "
+                f"({self.classifier.labels})"
+            )
 
     def score(self, texts: Sequence[str]) -> list[float]:
-        torch = self._torch
-        scores: list[float] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = [
-                text if text.strip() else " " for text in texts[start : start + self.batch_size]
-            ]
-            encoded = self.tokenizer(
-                batch,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            with torch.no_grad():
-                probs = self.model(**encoded).logits.float().softmax(-1)
-            diff = probs[:, self.positive_index] - probs[:, self.negative_index]
-            scores.extend(float(x) for x in diff)
-        return [0.0 if not text.strip() else s for text, s in zip(texts, scores)]
+        rows = self.classifier.probabilities(texts)
+        return [
+            0.0 if not text.strip() else row[self.positive_index] - row[self.negative_index]
+            for text, row in zip(texts, rows)
+        ]
 
 
 def make_scorer(spec: str | os.PathLike[str] | Scorer | None = None) -> Scorer:
