@@ -15,11 +15,10 @@ comparable when the scorer changes, and makes "target negative" a sign flip.
 from __future__ import annotations
 
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from textgym.tool import Tool, ToolError
 from textgym.tools.local_classifier import LocalClassifier
+from textgym.tools.scoring import ScoringTool, TextScorer
 
 __all__ = [
     "Scorer",
@@ -30,17 +29,8 @@ __all__ = [
 ]
 
 
-class Scorer(ABC):
+class Scorer(TextScorer):
     """Texts in, scores in ``[-1, 1]`` out (+1 positive, -1 negative, 0 neutral/empty)."""
-
-    name: str = "scorer"
-
-    @abstractmethod
-    def score(self, texts: Sequence[str]) -> list[float]:
-        """Score a batch. Must not raise on any string, including the empty one."""
-
-    def __call__(self, text: str) -> float:
-        return self.score([text])[0]
 
 
 class VaderScorer(Scorer):
@@ -108,21 +98,14 @@ def make_scorer(spec: str | os.PathLike[str] | Scorer | None = None) -> Scorer:
     raise TypeError(f"scorer must be 'vader', a local model path or a Scorer, got {spec!r}")
 
 
-class SentimentTool(Tool):
+class SentimentTool(ScoringTool):
     """``<request><Sentiment>draft<call>`` → the draft's score, for example ``+0.84``."""
 
     name = "Sentiment"
     description = "scores a text's sentiment from -1 (negative) to +1 (positive)"
-    argument = "text"
-    argument_description = "the text to score"
 
     def __init__(self, scorer: Scorer | None = None, max_query_chars: int = 2000):
-        self.scorer = scorer if scorer is not None else VaderScorer()
-        self.max_query_chars = int(max_query_chars)
+        super().__init__(scorer if scorer is not None else VaderScorer(), max_query_chars)
 
-    def __call__(self, query: str) -> str:
-        if not query.strip():
-            raise ToolError("empty text; write the draft between <Sentiment> and <call>")
-        if len(query) > self.max_query_chars:
-            raise ToolError(f"text too long ({len(query)} chars, limit {self.max_query_chars})")
-        return f"{self.scorer(query):+.2f}"
+    def format(self, score: float) -> str:
+        return f"{score:+.2f}"

@@ -14,11 +14,10 @@ Every scorer maps a batch of texts to ``P(offensive)`` in ``[0, 1]``.
 from __future__ import annotations
 
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from textgym.tool import Tool, ToolError
 from textgym.tools.local_classifier import LocalClassifier
+from textgym.tools.scoring import ScoringTool, TextScorer
 
 __all__ = [
     "ToxicityScorer",
@@ -33,17 +32,10 @@ __all__ = [
 TOXIC_HINTS = ("toxic", "offensive", "hate", "abusive", "profan", "insult")
 
 
-class ToxicityScorer(ABC):
+class ToxicityScorer(TextScorer):
     """Texts in, ``P(offensive)`` in ``[0, 1]`` out."""
 
-    name: str = "toxicity"
-
-    @abstractmethod
-    def score(self, texts: Sequence[str]) -> list[float]:
-        """Score a batch. Must not raise on any string, including the empty one."""
-
-    def __call__(self, text: str) -> float:
-        return self.score([text])[0]
+    name = "toxicity"
 
 
 class ProfanityCheckScorer(ToxicityScorer):
@@ -111,21 +103,8 @@ def make_toxicity_scorer(
     )
 
 
-class ToxicityTool(Tool):
+class ToxicityTool(ScoringTool):
     """``<request><Toxicity>draft<call>`` → the draft's ``P(offensive)``, e.g. ``0.93``."""
 
     name = "Toxicity"
     description = "scores how offensive a text is, from 0 (civil) to 1 (offensive)"
-    argument = "text"
-    argument_description = "the text to score"
-
-    def __init__(self, scorer: ToxicityScorer, max_query_chars: int = 2000):
-        self.scorer = scorer
-        self.max_query_chars = int(max_query_chars)
-
-    def __call__(self, query: str) -> str:
-        if not query.strip():
-            raise ToolError("empty text; write the draft between <Toxicity> and <call>")
-        if len(query) > self.max_query_chars:
-            raise ToolError(f"text too long ({len(query)} chars, limit {self.max_query_chars})")
-        return f"{self.scorer(query):.2f}"
