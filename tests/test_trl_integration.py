@@ -192,6 +192,8 @@ def test_rollout_checks_groups_and_prompts(model_dir):
         rollout(["What is 2+3?"] * GROUP, trainer)
     with pytest.raises(ValueError, match="mask_truncated_completions"):
         rollout(grouped_prompts(1), fake_trainer(model, tokenizer, mask_truncated_completions=True))
+    with pytest.raises(ValueError, match="use_vllm=False"):
+        rollout(grouped_prompts(1), fake_trainer(model, tokenizer, use_vllm=True))
 
 
 def test_dataset_and_reward_function(model_dir):

@@ -239,6 +239,13 @@ class EnvRollout:
             # TRL calls a completion truncated unless its last id is EOS or pad; a textgym
             # episode mostly ends in <submit>, a chat end-of-turn token or a tool response.
             raise ValueError("mask_truncated_completions=True would mask most textgym episodes")
+        if getattr(args, "use_vllm", False):
+            # Episodes are sampled turn by turn with the env in between, by textgym's
+            # batched sampler on the trainer's own model; a vLLM engine would sit idle.
+            raise ValueError(
+                "textgym's rollout_func samples with the trainer's model, not vLLM: set "
+                "use_vllm=False"
+            )
         items = [parse_item_key(p) for p in prompts]
         if accelerator is None or accelerator.num_processes == 1:
             # With several processes a group may straddle two of them; its copies still
