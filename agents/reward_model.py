@@ -2,7 +2,9 @@
 trained with the pairwise loss, and the two ways a trained model becomes a reward.
 
 - :func:`preference_pairs`: agents play the same items; the task's score ranks their
-  answers, and every pair with different scores is a (chosen, rejected) pair.
+  answers (or whole transcripts), and every pair with different scores is a (chosen,
+  rejected) pair. A trained policy's failures make the *hard* negatives: the near misses a
+  policy trained against the model will produce, not random text.
 - :class:`RewardModel`: ``AutoModelForSequenceClassification`` with one output (the
   scalar head), on the env's tokenizer; trained by :func:`train_reward_model` with
   ``-log sigmoid(r_chosen - r_rejected)`` (Ouyang et al., 2022).
@@ -37,8 +39,9 @@ from textgym.agents.devices import (
 )
 from textgym.agents.padding import right_pad
 from textgym.agents.value_head import quiet_transformers
-from textgym.rollout import Agent, run_episode
-from textgym.tokenizer import encode_text, make_tokenizer
+from textgym.env_spec import env_spec
+from textgym.rollout import Agent, Episode, run_episode
+from textgym.tokenizer import decode, encode_text, make_tokenizer
 from textgym.tools.sentiment import Scorer
 
 __all__ = [
@@ -49,6 +52,8 @@ __all__ = [
     "pairwise_loss",
     "train_reward_model",
     "pairwise_accuracy",
+    "hard_negative_accuracy",
+    "transcript_text",
     "RewardModelScorer",
     "LearnedReward",
 ]
@@ -64,6 +69,20 @@ class PreferencePair:
     chosen: str
     rejected: str
     margin: float  # task score of chosen minus that of rejected
+    # The rejected text is a failure of one of the agents named in ``hard_from`` and the
+    # chosen one a success: the negatives a reward model must get right to train a policy.
+    hard: bool = False
+
+
+def transcript_text(tokenizer, tokens: Sequence[int] | np.ndarray, prompt_length: int) -> str:
+    """An episode's text after its prompt: the agent's turns and the tools' responses."""
+    return decode(tokenizer, np.asarray(tokens)[prompt_length:])
+
+
+def _played_text(env: gym.Env, episode: Episode, transcript: bool) -> str:
+    if transcript:
+        return transcript_text(env_spec(env).tokenizer, episode.tokens, episode.prompt_length)
+    return episode.answer or ""
 
 
 def preference_pairs(
@@ -73,12 +92,21 @@ def preference_pairs(
     *,
     split: str = "train",
     seed: int = 0,
+    transcript: bool = False,
+    min_margin: float = 0.0,
+    hard_from: Sequence[int] = (),
     progress: bool = False,
 ) -> list[PreferencePair]:
-    """Every agent plays every item of ``split``; on each item, every two answers with
-    different rewards make a pair. Deterministic for a seed."""
+    """Every agent plays every item of ``split``; on each item, every two texts whose
+    rewards differ by more than ``min_margin`` make a pair. The texts are the final
+    answers, or with ``transcript`` everything after the prompt (tool calls and responses
+    included, so a model can check an answer against what the tool said). A pair is
+    ``hard`` when its rejected text is a failure of an agent whose index is in
+    ``hard_from`` and its chosen text a success. Deterministic for a seed."""
     if len(agents) < 2:
         raise ValueError("preference pairs need at least two agents")
+    if min_margin < 0:
+        raise ValueError(f"min_margin must be >= 0, got {min_margin}")
     pairs = []
     for index in tqdm(items, desc="preference pairs", disable=not progress, unit="item"):
         played = []
@@ -89,14 +117,19 @@ def preference_pairs(
                 seed=seed * 1_000_003 + index * 31 + k,
                 options={"split": split, "index": int(index)},
             )
-            played.append((episode.answer or "", episode.reward))
+            text = _played_text(env, episode, transcript)
+            played.append((text, episode.reward, episode.success, k in hard_from))
         prompt = env.get_wrapper_attr("item").question
         for i in range(len(played)):
             for j in range(i + 1, len(played)):
-                (a, ra), (b, rb) = played[i], played[j]
-                if ra != rb and a != b:
-                    chosen, rejected = (a, b) if ra > rb else (b, a)
-                    pairs.append(PreferencePair(prompt, chosen, rejected, abs(ra - rb)))
+                better, worse = sorted((played[i], played[j]), key=lambda p: -p[1])
+                if better[1] - worse[1] > min_margin and better[0] != worse[0]:
+                    hard = worse[3] and not worse[2] and better[2]
+                    pairs.append(
+                        PreferencePair(
+                            prompt, better[0], worse[0], better[1] - worse[1], bool(hard)
+                        )
+                    )
     return pairs
 
 
@@ -111,6 +144,9 @@ class RewardConfig:
     max_length (256): tokens per text (the newest are kept).
     with_prompt (False): score ``prompt + answer`` instead of the answer alone
         (answer-only is what a sentiment scorer sees).
+    with_transcript (False): score the prompt and the whole episode after it (the agent's
+        turns and the tools' responses) instead of the final answer, so the model can
+        check the answer against the tool's result; implies ``with_prompt``.
     device ("cpu"): where it trains: "auto", "cpu", "cuda", "cuda:N" or "mps".
     dtype ("float32"): "float32", "bfloat16" or "float16" (autocast; float16 on GPUs only).
     """
@@ -121,6 +157,7 @@ class RewardConfig:
     seed: int = 0
     max_length: int = 256
     with_prompt: bool = False
+    with_transcript: bool = False
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -207,7 +244,10 @@ class RewardModel(torch.nn.Module):
         return module_device(self)
 
     def text_of(self, prompt: str, answer: str) -> str:
-        return f"{prompt}\n{answer}" if self.config.with_prompt else answer
+        """What the model scores: ``answer`` (a final answer, or a transcript when trained
+        ``with_transcript``), after the prompt when the model was trained with it."""
+        with_prompt = self.config.with_prompt or self.config.with_transcript
+        return f"{prompt}\n{answer}" if with_prompt else answer
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         """Rewards of a batch of texts, shape ``[len(texts)]``."""
@@ -326,6 +366,12 @@ def pairwise_accuracy(rm: RewardModel, pairs: Sequence[PreferencePair]) -> float
     return float(np.mean([c > r for c, r in zip(chosen, rejected)]))
 
 
+def hard_negative_accuracy(rm: RewardModel, pairs: Sequence[PreferencePair]) -> float | None:
+    """:func:`pairwise_accuracy` on the ``hard`` pairs only; None where there are none."""
+    hard = [p for p in pairs if p.hard]
+    return pairwise_accuracy(rm, hard) if hard else None
+
+
 class RewardModelScorer(Scorer):
     """A trained reward model as a sentiment scorer: ``tanh`` of the normalized reward
     (:meth:`RewardModel.normalized`), in ``[-1, 1]``.
@@ -349,7 +395,8 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     ## Rewards
 
     0 on every step but the last, as before; the last gets ``tanh`` of the normalized
-    reward times ``scale``. The task's
+    reward times ``scale``. A model trained ``with_transcript`` scores the question and
+    the whole episode after the prompt (tool calls and responses). The task's
     own reward stays in ``info["task_reward"]`` and ``info["success"]`` is unchanged, so
     evaluation still reports the task's verdict.
 
@@ -365,12 +412,22 @@ class LearnedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         self.model = RewardModel.load(model)
         self.scale = float(scale)
+        self._prompt_length = 0
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._prompt_length = len(obs)  # the reset observation is the prompt
+        return obs, info
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
             item = self.env.get_wrapper_attr("item")
-            answer = info.get("answer") or ""
+            if self.model.config.with_transcript:
+                tokenizer = env_spec(self.env).tokenizer
+                answer = transcript_text(tokenizer, obs, self._prompt_length)
+            else:
+                answer = info.get("answer") or ""
             text = self.model.text_of(item.question, answer)
             learned = math.tanh(self.model.normalized([text])[0])
             info = dict(info, task_reward=reward)

@@ -23,18 +23,10 @@ from textgym.agents.distributed import Collective, from_environment
 from textgym.agents.lora import LoraSettings, add_lora
 from textgym.agents.metrics import MetricsLog, plot_learning_curve, read_jsonl
 from textgym.agents.model_sizes import MODEL_SIZES
-from textgym.agents.oracle import OracleAgent
 from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.ppo import PPO
 from textgym.agents.ppo_config import PPOConfig
-from textgym.agents.random_agent import RandomAgent
-from textgym.agents.reward_model import (
-    RewardConfig,
-    RewardModel,
-    pairwise_accuracy,
-    preference_pairs,
-    train_reward_model,
-)
+from textgym.agents.reward_model import LearnedReward, RewardConfig, RewardModel
 from textgym.agents.run_control import GracefulStop, TrainingInterrupted
 from textgym.agents.run_folder import (
     check_resume,
@@ -46,7 +38,6 @@ from textgym.agents.run_folder import (
 from textgym.agents.seq2seq_value_head import Seq2SeqValueHeadLM, tiny_t5_config
 from textgym.agents.sft import SFTConfig, oracle_demonstrations, sft
 from textgym.agents.value_head import ValueHeadLM, tiny_gpt2_config, tiny_llama_config
-from textgym.checks import positive_int
 from textgym.env_spec import env_spec
 from textgym.fileio import atomic_write_text
 from textgym.rollout import evaluate
@@ -55,7 +46,6 @@ from textgym.vector import make_vec
 __all__ = [
     "train_sft",
     "train_ppo",
-    "train_reward",
     "make_policy",
     "ARCHITECTURES",
     "TrainingInterrupted",
@@ -122,12 +112,12 @@ def _save_tokenizer(env: gym.Env, folder: Path) -> None:
         tokenizer.save_pretrained(folder)
 
 
-def _check_hardware(config: PPOConfig | SFTConfig | RewardConfig) -> None:
+def check_hardware(config: PPOConfig | SFTConfig | RewardConfig) -> None:
     """Refuse a device or dtype this machine lacks before a run folder is touched."""
     resolve_dtype(config.dtype, resolve_device(config.device))
 
 
-def _announce_moved(moved: Path | None, out: Path) -> None:
+def announce_moved(moved: Path | None, out: Path) -> None:
     if moved is not None:
         print(f"--overwrite: moved the previous run in {out} to {moved}")
 
@@ -148,10 +138,10 @@ def train_sft(
     config when there is no ``init``. ``out_dir`` must be empty or new, unless
     ``overwrite`` moves the old one aside."""
     cfg = config or SFTConfig()
-    _check_hardware(cfg)
+    check_hardware(cfg)
     out = Path(out_dir)
     moved = prepare_run_folder(out, overwrite=overwrite)
-    _announce_moved(moved, out)
+    announce_moved(moved, out)
     env = gym.make(env_id, **(env_kwargs or {}))
     policy = make_policy(env, init, seed=cfg.seed, arch=arch, size=cfg.model_size)
     demos = oracle_demonstrations(env, cfg.demonstrations, seed=cfg.seed, progress=progress)
@@ -184,6 +174,7 @@ def _ppo_run_record(
     config: PPOConfig,
     eval_every: int,
     eval_episodes: int,
+    reward_model: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     return {
         "kind": "ppo",
@@ -198,8 +189,18 @@ def _ppo_run_record(
         "lora_rank": lora.rank if lora is not None else 0,
         "eval_every": eval_every,
         "eval_episodes": eval_episodes,
+        "reward_model": str(reward_model) if reward_model is not None else None,
         "config": config.to_dict(),
     }
+
+
+def learned_reward_wrappers(reward_model: str | os.PathLike | None) -> list | None:
+    """The wrapper that puts a reward model's score in place of the task's reward, for
+    ``make_vec``; one model shared by the envs of a process."""
+    if reward_model is None:
+        return None
+    model = RewardModel.from_pretrained(reward_model)
+    return [lambda env: LearnedReward(env, model)]
 
 
 def _evaluate_policy(env: gym.Env, ppo: PPO, episodes: int) -> dict[str, float]:
@@ -236,6 +237,7 @@ def train_ppo(
     vectorization_mode: str | None = None,
     arch: str | None = None,
     lora: LoraSettings | None = None,
+    reward_model: str | os.PathLike | None = None,
     parallel: Collective | None = None,
     eval_every: int | None = None,
     eval_episodes: int | None = None,
@@ -246,7 +248,10 @@ def train_ppo(
     ``config`` is a :class:`PPOConfig` or a mapping of the fields to change from the
     defaults. ``arch`` picks the model built from a config when there is no ``init``;
     ``lora`` trains low-rank adapters on a frozen base instead of every weight (needs
-    peft). Every ``eval_every`` iterations (0: never) the greedy policy plays the first
+    peft). With ``reward_model`` (a folder from ``textgym train reward``), the policy is
+    trained against that model's score alone (:class:`LearnedReward`); the task's own
+    reward is never seen by the update, and the evaluations still report the task's
+    verdict. Every ``eval_every`` iterations (0: never) the greedy policy plays the first
     ``eval_episodes`` test-split items; the scores join that iteration's metrics row.
 
     The run's settings are recorded in ``out_dir/run.json``. With ``resume``, training
@@ -287,11 +292,19 @@ def train_ppo(
                 # Given again, they must be the run's own: the checkpoint holds the model.
                 "init": str(init) if init is not None else None,
                 "lora_rank": lora.rank if lora is not None else None,
+                "reward_model": str(reward_model) if reward_model is not None else None,
             },
             iterations,
         )
         mode = asked.get("vector_mode", envs_args.get("vector_mode", "sync"))
-        envs = make_vec(env_id, envs_args.get("num_envs", num_envs or 16), mode, **env_kwargs_now)
+        wrappers = learned_reward_wrappers(envs_args.get("reward_model"))
+        envs = make_vec(
+            env_id,
+            envs_args.get("num_envs", num_envs or 16),
+            mode,
+            wrappers=wrappers,
+            **env_kwargs_now,
+        )
         try:
             ppo, found = load_latest_intact(checkpoints, envs, parallel)
         except BaseException:
@@ -307,13 +320,14 @@ def train_ppo(
         cfg = config if isinstance(config, PPOConfig) else PPOConfig(**dict(config or {}))
         if iterations is not None:
             cfg = PPOConfig.from_dict({**cfg.to_dict(), "total_iterations": iterations})
-        _check_hardware(cfg)
+        check_hardware(cfg)
         if main:  # the other processes of a data-parallel run write nothing
-            _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
+            announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
         env_kwargs_now = env_kwargs or {}
         mode = vectorization_mode or "sync"
         n_envs = num_envs or 16
-        envs = make_vec(env_id, n_envs, mode, **env_kwargs_now)
+        wrappers = learned_reward_wrappers(reward_model)
+        envs = make_vec(env_id, n_envs, mode, wrappers=wrappers, **env_kwargs_now)
         env = gym.make(env_id, **env_kwargs_now)
         policy = make_policy(env, init, seed=cfg.seed, arch=arch or "causal")
         env.close()
@@ -332,6 +346,7 @@ def train_ppo(
             ppo.config,
             eval_every or 0,
             eval_episodes or 50,
+            reward_model,
         )
     log = MetricsLog(out) if main else None
     if log is not None:
@@ -390,56 +405,3 @@ def train_ppo(
     if stopping:
         raise TrainingInterrupted(ppo.iteration, saved, out)
     return ppo, rows
-
-
-def train_reward(
-    env_id: str,
-    out_dir: str | os.PathLike,
-    config: RewardConfig | None = None,
-    *,
-    items: int = 300,
-    held_out: int = 100,
-    env_kwargs: dict[str, Any] | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> tuple[Path, float]:
-    """Train a reward model on preference pairs from ``env_id``: the oracle and the random
-    agent play train items ``0..items-1`` and the task's score ranks their answers; items
-    ``items..items+held_out-1`` give held-out pairs. Saves the model to ``out_dir`` with
-    ``reward_log.json`` (losses, pair counts, held-out accuracy); returns the folder and the
-    held-out pairwise accuracy."""
-    for name, value in (("items", items), ("held_out", held_out)):
-        positive_int(name, value)
-    cfg = config or RewardConfig()
-    _check_hardware(cfg)
-    out = Path(out_dir)
-    _announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
-    env = gym.make(env_id, **(env_kwargs or {}))
-    agents = [OracleAgent(env), RandomAgent(env, seed=cfg.seed)]
-    train_pairs = preference_pairs(env, agents, range(items), seed=cfg.seed, progress=progress)
-    test_pairs = preference_pairs(env, agents, range(items, items + held_out), seed=cfg.seed)
-    env.close()
-    if not train_pairs or not test_pairs:
-        raise ValueError(
-            f"{env_id}: the oracle and random agents scored the same on every item, so "
-            "there are no preference pairs; try more items or other env_kwargs"
-        )
-    rm = RewardModel.from_config(cfg)
-    losses = train_reward_model(rm, train_pairs, progress=progress)
-    accuracy = pairwise_accuracy(rm, test_pairs)
-    rm.save_pretrained(out)
-    atomic_write_text(
-        out / "reward_log.json",
-        json.dumps(
-            {
-                "env": env_id,
-                "env_kwargs": env_kwargs or {},
-                "config": cfg.__dict__,
-                "train_pairs": len(train_pairs),
-                "held_out_pairs": len(test_pairs),
-                "held_out_accuracy": accuracy,
-                "losses": losses,
-            }
-        ),
-    )
-    return out, accuracy

@@ -28,7 +28,7 @@ from textgym.agents.reward_model import (
     RewardModel,
     pairwise_accuracy,
 )
-from textgym.agents.train import train_reward
+from textgym.agents.train_reward import train_reward
 from textgym.fileio import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reward_model.json"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from typing import Any
 
 import gymnasium as gym
@@ -18,7 +19,8 @@ from textgym.agents import PPOConfig, SFTConfig
 from textgym.agents.lora import LoraSettings
 from textgym.agents.reward_model import RewardConfig
 from textgym.agents.run_folder import read_run
-from textgym.agents.train import ARCHITECTURES, train_ppo, train_reward, train_sft
+from textgym.agents.train import ARCHITECTURES, train_ppo, train_sft
+from textgym.agents.train_reward import train_reward
 from textgym.app.cli_options import (
     add_config_options,
     given,
@@ -40,9 +42,19 @@ PPO_RUN_KEYS = (
     "lora_rank",
     "eval_every",
     "eval_episodes",
+    "reward_model",
 )
 SFT_RUN_KEYS = ("env", "env_kwargs", "init", "arch")
-REWARD_RUN_KEYS = ("env", "env_kwargs", "items", "held_out")
+REWARD_RUN_KEYS = (
+    "env",
+    "env_kwargs",
+    "items",
+    "held_out",
+    "policy",
+    "samples",
+    "min_margin",
+    "first_item",
+)
 
 
 def _check_env(env_id: str | None) -> str:
@@ -107,10 +119,17 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
         items=run.get("items", 300),
         held_out=run.get("held_out", 100),
         env_kwargs=run.get("env_kwargs"),
+        policy=run.get("policy"),
+        samples=run.get("samples", 4),
+        first_item=run.get("first_item", 0),
+        min_margin=run.get("min_margin", 0.0),
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    print(f"saved the reward model to {out}; held-out pairwise accuracy {accuracy:.1%}")
+    log = json.loads((out / "reward_log.json").read_text())
+    hard = log["held_out_hard_accuracy"]
+    hard_text = "" if hard is None else f", on {log['held_out_hard_pairs']} hard pairs {hard:.1%}"
+    print(f"saved the reward model to {out}; held-out pairwise accuracy {accuracy:.1%}{hard_text}")
     return 0
 
 
@@ -136,6 +155,7 @@ def cmd_train_ppo(args: argparse.Namespace) -> int:
         vectorization_mode=run.get("vector_mode"),
         arch=run.get("arch"),
         lora=LoraSettings(rank=rank) if rank else None,
+        reward_model=run.get("reward_model"),
         eval_every=run.get("eval_every", None if args.resume else 10),
         eval_episodes=run.get("eval_episodes"),
         progress=not args.quiet,
@@ -218,6 +238,12 @@ def add_train_parser(sub) -> None:
         help="train LoRA adapters of this rank (needs textgym[peft]); default 0: all weights",
     )
     q.add_argument(
+        "--reward-model",
+        default=argparse.SUPPRESS,
+        help="train against this reward model's score alone (a folder from `textgym train "
+        "reward`); evaluations still report the task's own success",
+    )
+    q.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out from its newest intact checkpoint, under its "
@@ -263,8 +289,10 @@ def add_train_parser(sub) -> None:
     q = algos.add_parser(
         "reward",
         help="a reward model on preference pairs from the env",
-        description="Train a reward model on (chosen, rejected) pairs: the oracle and the "
-        "random agent play train items and the task's score ranks their answers.",
+        description="Train a reward model on (chosen, rejected) pairs: the oracle, the "
+        "random agent and (with --policy) samples of a trained policy play train items, "
+        "and the task's score ranks their answers. The policy's failures are the hard "
+        "negatives; the held-out accuracy on them is reported apart.",
     )
     _common(q, "the reward model and reward_log.json")
     q.add_argument(
@@ -278,6 +306,31 @@ def add_train_parser(sub) -> None:
         type=int,
         default=argparse.SUPPRESS,
         help="held-out items for the accuracy (default 100)",
+    )
+    q.add_argument(
+        "--first-item",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="the first train item (default 0); keep the pairs off items you validate on",
+    )
+    q.add_argument(
+        "--policy",
+        default=argparse.SUPPRESS,
+        help="a trained policy folder (e.g. an SFT run's policy/) whose sampled episodes "
+        "join the pairs; its failures are the hard negatives",
+    )
+    q.add_argument(
+        "--samples",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="sampled episodes of --policy per item (default 4)",
+    )
+    q.add_argument(
+        "--min-margin",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="pair two texts only when their task scores differ by more than this "
+        "(default 0; e.g. 0.3 on sentiment, whose scores are continuous)",
     )
     add_config_options(q, RewardConfig, aliases={"learning_rate": ["--lr"]})
     q.set_defaults(func=cmd_train_reward, parser=q)

@@ -1,0 +1,333 @@
+"""The stack-llama pipeline, judged by ground truth: SFT, a reward model on preference
+pairs with hard negatives from the SFT policy's own failures, then PPO with LoRA against
+the learned reward alone.
+
+Each stage is the library call behind one ``textgym train`` command (README, "RLHF with
+a learned reward"), so this measures the documented sequence:
+
+1. ``train_sft``: the warm start (calculator: demonstrations that call the tool on 30%
+   of the items; sentiment: mixed-polarity reviews), as in ppo_learning.py;
+2. ``train_reward --policy SFT``: pairs from the oracle, the random agent and 4 sampled
+   episodes of the SFT policy per item, ranked by the task's score; the policy's failures
+   are the hard negatives. Calculator: the model reads the question and the whole episode
+   (``with_transcript``: the call, the tool's result, the answer), so it can check the
+   answer against the tool instead of doing multiplication; sentiment: the review alone.
+   Its train items start at 10,000, away from the validation items;
+3. ``train_ppo --reward-model RM --lora-rank 8``: the update never sees the task's reward.
+
+The env's own verdict is measured beside the learned reward, before and after PPO, on
+held-out items (validation: train items 0..199 while choosing settings; the fixed test
+split once, with ``--report-test``), and per iteration on the rollouts, so reward hacking
+would show as the two diverging.
+
+    .venv/bin/python benchmarks/rlhf_pipeline.py --validation      # choose settings
+    .venv/bin/python benchmarks/rlhf_pipeline.py                   # test split, ~25 min
+    .venv/bin/python benchmarks/rlhf_pipeline.py --env calculator --quick   # smoke run
+
+Writes benchmarks/results/rlhf_pipeline[_validation].json, .md and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from learning_runs import machine
+
+import textgym
+from textgym.agents import OracleAgent, PolicyAgent, PPOConfig, SFTConfig
+from textgym.agents.lora import LoraSettings
+from textgym.agents.reward_model import (
+    LearnedReward,
+    PreferencePair,
+    RewardConfig,
+    RewardModel,
+    pairwise_accuracy,
+    transcript_text,
+)
+from textgym.agents.train import train_ppo, train_sft
+from textgym.agents.train_reward import train_reward
+from textgym.env_spec import env_spec
+from textgym.rollout import run_episode
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = Path("runs/rlhf")
+
+_RLOO_KL_IN_LOSS = {
+    "kl_penalty": "loss",
+    "kl_estimator": "k3",
+    "init_kl_coef": 0.1,
+    "advantage": "rloo",
+    "group_size": 4,
+    "advantage_norm": "scale",
+}
+
+#: Per-env settings, chosen on validation items (see the results' _validation files).
+PRESETS: dict[str, dict[str, Any]] = {
+    "calculator": {
+        "env_id": "TextEnv-Calculator-v0",
+        "arch": "llama",
+        "sft": {"steps": 2000, "demonstrations": 2000},
+        "sft_env_kwargs": {"oracle_tool_rate": 0.3},
+        "reward": {"with_transcript": True, "steps": 600, "batch_size": 32},
+        "min_margin": 0.0,
+        "ppo": {
+            "advantage": "grpo",
+            "group_size": 4,
+            "learning_rate": 1e-3,
+            "mini_batch_size": 16,
+        },
+        "iterations": 60,
+    },
+    "sentiment": {
+        "env_id": "TextEnv-Sentiment-v0",
+        "arch": "causal",
+        "sft": {"steps": 1000, "demonstrations": 2000, "lr_schedule": "linear"},
+        "sft_env_kwargs": {"oracle_polarity": "mixed"},
+        "reward": {"steps": 600, "batch_size": 32},
+        # Classifier scores are continuous: pairs of nearly equal reviews are noise.
+        "min_margin": 0.3,
+        "ppo": {"max_new_tokens": 96, "learning_rate": 1e-3, **_RLOO_KL_IN_LOSS},
+        "iterations": 60,
+    },
+}
+
+
+def measure(env_id: str, policy_dir: Path, rm_dir: Path, split: str, episodes: int) -> dict:
+    """Greedy and sampled: the task's success and mean reward (the env's own verdict) and
+    the learned reward of the same episodes, on ``episodes`` items of ``split``."""
+    out = {}
+    rm = RewardModel.from_pretrained(rm_dir)
+    for mode, temperature in (("greedy", 0.0), ("sampled", 1.0)):
+        env = LearnedReward(gym.make(env_id), rm)
+        agent = PolicyAgent(env, str(policy_dir), temperature=temperature, seed=0)
+        result = textgym.evaluate(
+            env, agent, split=split, episodes=episodes, seed=0, progress=False
+        )
+        learned = [e.reward for e in result.episodes]
+        # The same seeds on the plain env replay the same episodes with the task's reward.
+        plain = gym.make(env_id)
+        truth = textgym.evaluate(
+            plain,
+            PolicyAgent(plain, str(policy_dir), temperature=temperature, seed=0),
+            split=split,
+            episodes=episodes,
+            seed=0,
+            progress=False,
+        )
+        out[mode] = {
+            "true_success": truth.success_rate,
+            "true_mean_reward": truth.mean_reward,
+            "learned_reward": float(np.mean(learned)),
+            "tool_call_rate": truth.tool_call_rate,
+            "same_episodes": result.success_rate == truth.success_rate,
+        }
+        env.close()
+        plain.close()
+    return out
+
+
+def off_by_one(env_id: str, rm_dir: Path, items: range) -> float | None:
+    """Calculator: the oracle's transcript against the same with the final answer + 1."""
+    rm = RewardModel.from_pretrained(rm_dir)
+    if not rm.config.with_transcript:
+        return None
+    env = gym.make(env_id)
+    oracle = OracleAgent(env)
+    pairs = []
+    for index in items:
+        episode = run_episode(env, oracle, options={"split": "train", "index": index})
+        right = transcript_text(env_spec(env).tokenizer, episode.tokens, episode.prompt_length)
+        answer = env.get_wrapper_attr("item").answer
+        head, sep, _ = right.rpartition(str(answer))
+        if not sep:
+            continue
+        wrong = head + str(int(answer) + 1) + right[len(head) + len(sep) :]
+        pairs.append(PreferencePair(env.get_wrapper_attr("item").question, right, wrong, 1.0))
+    env.close()
+    return pairwise_accuracy(rm, pairs) if pairs else None
+
+
+def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    preset = PRESETS[name]
+    env_id = preset["env_id"]
+    folder = RUNS / (name + ("_validation" if args.validation else ""))
+    quick = args.quick
+    split, episodes = ("train", 200) if args.validation else ("test", 200)
+    if quick:
+        episodes = 20
+    minutes: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    sft_config = SFTConfig(**{**preset["sft"], **({"steps": 20} if quick else {})})
+    sft_dir = train_sft(
+        env_id,
+        folder / "sft",
+        sft_config,
+        env_kwargs=preset["sft_env_kwargs"],
+        arch=preset["arch"],
+        overwrite=True,
+        progress=False,
+    )
+    minutes["sft"] = (time.perf_counter() - t0) / 60
+
+    t0 = time.perf_counter()
+    reward_config = RewardConfig(**{**preset["reward"], **({"steps": 20} if quick else {})})
+    rm_dir, _ = train_reward(
+        env_id,
+        folder / "rm",
+        reward_config,
+        items=20 if quick else 300,
+        held_out=10 if quick else 100,
+        first_item=10_000,
+        policy=sft_dir,
+        samples=4,
+        min_margin=preset["min_margin"],
+        overwrite=True,
+        progress=False,
+    )
+    minutes["reward_model"] = (time.perf_counter() - t0) / 60
+    log = json.loads((rm_dir / "reward_log.json").read_text())
+    print(f"{name}: reward model {log['held_out_hard_accuracy']}", flush=True)
+
+    before = measure(env_id, sft_dir, rm_dir, split, episodes)
+    print(f"{name}: before {before}", flush=True)
+    t0 = time.perf_counter()
+    config = PPOConfig(
+        episodes_per_iteration=16 if quick else 64,
+        total_iterations=2 if quick else args.iterations or preset["iterations"],
+        checkpoint_every=0,
+        **preset["ppo"],
+    )
+    _, rows = train_ppo(
+        env_id,
+        folder / "ppo",
+        config,
+        init=sft_dir,
+        lora=LoraSettings(rank=8),
+        reward_model=rm_dir,
+        overwrite=True,
+        eval_every=0,
+        progress=False,
+    )
+    minutes["ppo"] = (time.perf_counter() - t0) / 60
+    after = measure(env_id, folder / "ppo" / "policy", rm_dir, split, episodes)
+    print(f"{name}: after {after}", flush=True)
+    return {
+        "env": env_id,
+        "arch": preset["arch"],
+        "measured_on": f"{split} split, {episodes} items",
+        "sft": {"config": sft_config.__dict__, "env_kwargs": preset["sft_env_kwargs"]},
+        "reward_model": {
+            "config": reward_config.__dict__,
+            "min_margin": preset["min_margin"],
+            **{k: log[k] for k in log if k.startswith(("train_", "held_out"))},
+            "off_by_one_accuracy": off_by_one(env_id, rm_dir, range(11_000, 11_100))
+            if not quick
+            else None,
+        },
+        "ppo": {"config": config.to_dict(), "lora_rank": 8},
+        "before": before,
+        "after": after,
+        "curve": [
+            {
+                "iteration": i + 1,
+                "learned_reward": r["env/reward_mean"],
+                "true_success": r["env/success_rate"],
+                "kl": r["objective/kl"],
+            }
+            for i, r in enumerate(rows)
+        ],
+        "minutes": {k: round(v, 2) for k, v in minutes.items()},
+    }
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in PRESETS if n in results]
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        curve = results[name]["curve"]
+        x = [c["iteration"] for c in curve]
+        ax.plot(x, [c["learned_reward"] for c in curve], label="learned reward (trained on)")
+        ax.plot(x, [c["true_success"] for c in curve], label="true success (never seen)")
+        ax.set_title(f"{name}: PPO + LoRA against the reward model")
+        ax.set_xlabel("PPO iteration (sampled rollouts)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        "| env | mode | true success before → after | true mean reward before → after "
+        "| learned reward before → after |",
+        "|---|---|---|---|---|",
+    ]
+    for name in PRESETS:
+        if name not in results:
+            continue
+        r = results[name]
+        for mode in ("greedy", "sampled"):
+            b, a = r["before"][mode], r["after"][mode]
+            lines.append(
+                f"| {name} | {mode} | {b['true_success']:.1%} → {a['true_success']:.1%} "
+                f"| {b['true_mean_reward']:.3f} → {a['true_mean_reward']:.3f} "
+                f"| {b['learned_reward']:.3f} → {a['learned_reward']:.3f} |"
+            )
+    lines += ["", "| env | RM held-out accuracy | on hard negatives (pairs) | off by one |"]
+    lines.append("|---|---|---|---|")
+    for name in PRESETS:
+        if name in results:
+            rm = results[name]["reward_model"]
+            obo = rm["off_by_one_accuracy"]
+            lines.append(
+                f"| {name} | {rm['held_out_accuracy']:.1%} | {rm['held_out_hard_accuracy']:.1%} "
+                f"({rm['held_out_hard_pairs']}) | {'-' if obo is None else f'{obo:.1%}'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--env", choices=[*PRESETS, "all"], default="all")
+    parser.add_argument("--validation", action="store_true", help="train items 0..199")
+    parser.add_argument("--iterations", type=int, help="PPO iterations (default: preset's)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of tiny sizes")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    names = list(PRESETS) if args.env == "all" else [args.env]
+    stem = "rlhf_pipeline" + ("_validation" if args.validation else "")
+    stem += "_quick" if args.quick else ""
+    path = RESULTS / f"{stem}.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for name in names:
+        results[name] = run(name, args)
+        results["machine"] = machine()
+        path.write_text(json.dumps(results, indent=2))  # each env's result kept as it lands
+    results["wall_minutes_last_run"] = round((time.perf_counter() - started) / 60, 2)
+    path.write_text(json.dumps(results, indent=2))
+    (RESULTS / f"{stem}.md").write_text(table(results))
+    plot(results, RESULTS / f"{stem}.png")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
