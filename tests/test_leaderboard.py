@@ -16,6 +16,8 @@ from textgym.app import leaderboard_runner as runner
 from textgym.app.cli import main
 from textgym.leaderboard.records import cell_from_result, env_info
 from textgym.leaderboard.report import fmt
+from textgym.leaderboard.standings import cell_of
+from textgym.leaderboard.tiers import columns as lb_columns
 from textgym.registration import env_ids
 
 CALC = "TextEnv-Calculator-v0"
@@ -37,13 +39,25 @@ def entry():
 
 
 def _tables(markdown: str) -> dict[str, list[list[str]]]:
-    """Markdown section title -> rows of its table (header and rule excluded)."""
+    """Markdown section title -> rows of its table (header and rule excluded); a ``###``
+    section is named ``PARENT / TITLE``."""
     out: dict[str, list[list[str]]] = {}
-    for section in markdown.split("\n## ")[1:]:
-        title, _, body = section.partition("\n")
+    parent = ""
+    for section in re.split(r"\n(?=##+ )", markdown)[1:]:
+        heading, _, body = section.partition("\n")
+        level, _, title = heading.partition(" ")
+        if level == "##":
+            parent = title.strip()
+        else:
+            title = f"{parent} / {title.strip()}"
         rows = [line for line in body.splitlines() if line.startswith("| ")]
         out[title.strip()] = [[c.strip() for c in r.strip("|").split("|")] for r in rows[1:]]
     return out
+
+
+def _value(text: str) -> str:
+    """The value of a headline cell ``0.900 [0.851, 0.934]``."""
+    return text.split(" [")[0]
 
 
 #: Decimals each metric is printed with: rates are k/n, rewards may be continuous, counts
@@ -102,23 +116,28 @@ def test_board_covers_every_env_and_markdown_matches_json(board_dir):
     assert board["provenance"]["hardware"]["cpu_count"] >= 1
     assert (board_dir / "leaderboard.png").stat().st_size > 1000
 
-    tables = _tables((board_dir / "leaderboard.md").read_text())
+    markdown = (board_dir / "leaderboard.md").read_text()
+    tables = _tables(markdown)
     by_name = {e["agent"]["name"]: e for e in board["entries"]}
-    headline = {row[0]: row[1:] for row in tables["Headline"]}
-    assert set(headline) == set(by_name)
-    for name, values in headline.items():
-        cells = {c["env"]: c for c in by_name[name]["results"]}
-        assert len(values) == len(board["envs"])
-        for text, env in zip(values, board["envs"]):
-            _assert_printed(text, cells[env["env"]]["metrics"][env["metric"]], env["metric"])
+    agents = re.search(r"\| env \(metric\) \| tier \| (.*) \|", markdown).group(1).split(" | ")
+    assert set(agents) == set(by_name)
+    rows = tables["Headline"]
+    columns = [(env, tier, col) for env in board["envs"] for tier, col in lb_columns(env)]
+    assert len(rows) == len(columns) > len(board["envs"])  # the tiers are in the headline
+    for row, (env, tier, col) in zip(rows, columns):
+        assert row[1] == (tier or "default")
+        for name, text in zip(agents, row[2:]):
+            cell = cell_of(by_name[name], env["env"], tier)
+            _assert_printed(_value(text), cell["metrics"][col["metric"]], col["metric"])
     for env in board["envs"]:
-        for row in tables[env["env"]]:
-            cell = {c["env"]: c for c in by_name[row[0]]["results"]}[env["env"]]
-            assert len(row[1:]) == len(lb.METRICS)
-            for text, metric in zip(row[1:], lb.METRICS):
-                _assert_printed(text, cell["metrics"][metric], metric)
+        for tier, _ in lb_columns(env):
+            for row in tables[f"{env['env']} / {tier or 'default'}"]:
+                cell = cell_of(by_name[row[0]], env["env"], tier)
+                assert len(row[1:]) == len(lb.METRICS)
+                for text, metric in zip(row[1:], lb.METRICS):
+                    _assert_printed(text, cell["metrics"][metric], metric)
     # The oracle ranks first and beats random on every env.
-    assert tables["Headline"][0][0] == "oracle"
+    assert tables["Ranking"][0][:2] == ["1", "oracle"] and agents[0] == "oracle"
     for env in board["envs"]:
         oracle, random = (
             {c["env"]: c for c in by_name[n]["results"]}[env["env"]]["metrics"][env["metric"]]
@@ -149,19 +168,22 @@ def test_rerun_reuses_finished_cells_and_resumes_after_a_crash(tmp_path, monkeyp
 
     def counting(spec, env, **kwargs):
         calls.append(env.spec.id)
-        if env.spec.id == "TextEnv-Sentiment-v0" and len(calls) == 2:
-            raise RuntimeError("killed")  # the run dies on its second cell
+        if env.spec.id == "TextEnv-Sentiment-v0" and len(calls) == 6:
+            raise RuntimeError("killed")  # the run dies on its sixth cell
         return real(spec, env, **kwargs)
 
     monkeypatch.setattr(textgym.app.specs, "make_agent", counting)
     with pytest.raises(RuntimeError, match="killed"):
         runner.run_board(["oracle"], tmp_path, env_ids=envs, episodes=3, progress=False)
+    # The calculator's default config and its four tiers were finished and kept.
     assert (tmp_path / "cells" / "oracle" / f"{CALC}.json").is_file()
+    assert (tmp_path / "cells" / "oracle" / f"{CALC}@level-3.json").is_file()
     runner.run_board(["oracle"], tmp_path, env_ids=envs, episodes=3, progress=False)
-    assert calls == [CALC, "TextEnv-Sentiment-v0", "TextEnv-Sentiment-v0"]
+    calc_cells = [CALC] * 5  # default + levels 0-3
+    assert calls == [*calc_cells, "TextEnv-Sentiment-v0", "TextEnv-Sentiment-v0"]
     # A third run recomputes nothing; another agent adds only its own cells.
     runner.run_board(["oracle", "random"], tmp_path, env_ids=envs, episodes=3, progress=False)
-    assert calls[3:] == envs
+    assert calls[7:] == [*calc_cells, "TextEnv-Sentiment-v0"]
     board = lb.load_board(tmp_path)
     assert [e["agent"]["name"] for e in board["entries"]] == ["oracle", "random"]
 
@@ -277,8 +299,12 @@ def test_submit_then_merge_through_the_cli(board_dir, tmp_path, capsys, monkeypa
         (board / name).write_text((board_dir / name).read_text())
     assert main(["leaderboard", "merge", str(out), "--out", str(board), "--no-chart"]) == 0
     markdown = (board / "leaderboard.md").read_text()
-    row = next(r for r in _tables(markdown)["Headline"] if r[0] == "rules")
-    assert row[1] == "1.000" and set(row[2:]) == {"-"}  # a calculator specialist
+    agents = re.search(r"\| env \(metric\) \| tier \| (.*) \|", markdown).group(1).split(" | ")
+    at = agents.index("rules") + 2
+    rows = _tables(markdown)["Headline"]
+    calc_rows = 5  # a calculator specialist: default and four tiers, nothing elsewhere
+    assert {_value(r[at]) for r in rows[:calc_rows]} == {"1.000"}
+    assert {r[at] for r in rows[calc_rows:]} == {"-"}
 
     tampered = json.loads(out.read_text())
     tampered["results"][0]["env_version"] = 3
@@ -307,7 +333,8 @@ def test_cli_run_prints_the_headline(tmp_path, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert re.search(r"\| oracle \| 1\.000 \|", printed)
+    assert re.search(r"\| 1 \| oracle \| 1\.0000 \|", printed)  # the ranking
+    assert re.search(r"\| level-3 \| 1\.000 \[0\.342, 1\.000\] \|", printed)  # a tier
     assert not (tmp_path / "leaderboard.png").exists()
 
 
@@ -377,8 +404,15 @@ def _synthetic_board() -> dict:
     on Sentiment ([-1, 1]) and in a zero-sum race; one entry misses a cell."""
 
     def cells(**values):
+        # Four episodes each, all at the headline value: per-episode lists the intervals
+        # come from.
         return [
-            {"env": env, "metric": metric, "metrics": {metric: value}}
+            {
+                "env": env,
+                "metric": metric,
+                "metrics": {metric: value},
+                "per_episode": {"reward": [value] * 4, "success": [value == 1.0] * 4},
+            }
             for (env, metric), value in zip(envs, values.values())
         ]
 
@@ -535,14 +569,16 @@ def test_env_kwargs_change_the_split_hash_and_are_not_reused_across(tmp_path, mo
     hash0, hash1 = (e["results"][0]["split_hash"] for e in (level0, level1))
     assert hash0 != hash1
     assert hash1 == real_make(CALC, level=1).unwrapped.task.split_hash()
-    assert evaluated == [0, 1]  # the level-0 cell was not reused for level 1
+    # Level 0 made the default cell and the four tier cells; level 1 pins the level, so
+    # its board has no calculator tiers, and the level-0 cell was not reused for it.
+    assert evaluated == [0, 0, 1, 2, 3, 1]
     saved = json.loads((cells / "oracle" / f"{CALC}.json").read_text())
     assert saved["key"]["env_kwargs"] == {"level": 1}
     # Back to level 0: the saved cell is level 1's, so it is recomputed, then reused.
     again = runner.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
-    assert again["results"][0]["split_hash"] == hash0 and evaluated == [0, 1, 0]
+    assert again["results"][0]["split_hash"] == hash0 and evaluated == [0, 0, 1, 2, 3, 1, 0]
     runner.evaluate_agent("oracle", [CALC], episodes=3, cells_dir=cells, progress=False)
-    assert evaluated == [0, 1, 0]
+    assert evaluated == [0, 0, 1, 2, 3, 1, 0]  # the tier cells were reused throughout
     # The entry validates against the split its kwargs make, and only that one.
     lb.validate_entry(level1, episodes=3, env_infos=lb.EnvInfos({"level": 1}))
     with pytest.raises(lb.InvalidEntry, match="test-split hash"):

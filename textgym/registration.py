@@ -12,7 +12,26 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-__all__ = ["EnvEntry", "ENVS", "register_envs", "env_ids", "missing_extra"]
+__all__ = ["EnvEntry", "ENVS", "Tier", "register_envs", "env_ids", "env_tiers", "missing_extra"]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A difficulty tier of an env: a named config whose test split the leaderboard scores
+    on its own, so a saturated easy config cannot hide a hard one. ``kwargs`` go to
+    ``gym.make`` (as (name, value) pairs: the entry is frozen and hashable); the split they
+    make has its own hash."""
+
+    name: str
+    kwargs: tuple[tuple[str, object], ...]
+    description: str = ""
+
+    def make_kwargs(self) -> dict[str, object]:
+        return dict(self.kwargs)
+
+
+def _levels(levels: dict[int, str]) -> tuple[Tier, ...]:
+    return tuple(Tier(f"level-{k}", (("level", k),), text) for k, text in levels.items())
 
 
 @dataclass(frozen=True)
@@ -26,6 +45,9 @@ class EnvEntry:
     max_episode_steps: int | None = None
     #: (importable package, textgym extra) an env needs beyond the core install.
     requires: tuple[str, str] | None = None
+    #: Difficulty tiers the leaderboard scores besides the default config (the
+    #: continuity column); a new env with levels declares its tiers here.
+    tiers: tuple[Tier, ...] = ()
 
 
 ENVS: tuple[EnvEntry, ...] = (
@@ -34,6 +56,14 @@ ENVS: tuple[EnvEntry, ...] = (
         "textgym.envs.calculator:CalculatorEnv",
         "Calculator",
         "arithmetic questions (levels 0-3); reward 1 for the exact answer",
+        tiers=_levels(
+            {
+                0: "a op b, operands below 50",
+                1: "three operands below 100, precedence",
+                2: "three or four operands below 1000, // and %, parentheses",
+                3: "two to four operands of 4 to 7 digits, parentheses",
+            }
+        ),
     ),
     EnvEntry(
         "TextEnv-Sentiment-v0",
@@ -47,6 +77,10 @@ ENVS: tuple[EnvEntry, ...] = (
         "Wiki",
         "questions about a generated encyclopedia (single- and multi-hop), BM25 search; "
         "reward 1 for a normalised exact match",
+        tiers=(
+            Tier("single-hop", (("multi_hop", 0.0),), "one search answers the question"),
+            Tier("multi-hop", (("multi_hop", 1.0),), "two searches, the second from the first"),
+        ),
     ),
     EnvEntry(
         "TextEnv-Python-v0",
@@ -54,6 +88,13 @@ ENVS: tuple[EnvEntry, ...] = (
         "Python",
         "word and algorithmic problems solved with Python in a hardened sandbox; "
         "reward 1 for the exact integer",
+        tiers=_levels(
+            {
+                0: "word problems with numbers to 20, small algorithm inputs",
+                1: "numbers to 400, inputs x10 (the default config)",
+                2: "numbers to 9000, inputs x100",
+            }
+        ),
     ),
     EnvEntry(
         "TextEnv-ReasoningGym-v0",
@@ -87,6 +128,12 @@ def env_ids(*, installed_only: bool = False) -> list[str]:
     """The registered textgym ids; ``installed_only``: those whose optional extra (if
     any) is installed here, so that every one of them can be made."""
     return [e.id for e in ENVS if not installed_only or missing_extra(e.id) is None]
+
+
+def env_tiers(env_id: str) -> tuple[Tier, ...]:
+    """The difficulty tiers ``env_id`` declares (none for an id textgym does not own)."""
+    entry = next((e for e in ENVS if e.id == env_id), None)
+    return () if entry is None else entry.tiers
 
 
 def missing_extra(env_id: str) -> str | None:

@@ -19,10 +19,11 @@ from textgym.app.cli_options import (
 )
 from textgym.app.specs import SPEC_HELP
 from textgym.fileio import atomic_write_text
-from textgym.leaderboard.report import headline_table
+from textgym.leaderboard.report import headline_table, ranking_table
 from textgym.registration import env_ids, missing_extra
 
 ENV_KWARGS_NOTE = "for every env evaluated; recorded, and the split hash covers them"
+NO_TIERS_HELP = "score each env's default config only, not its difficulty tiers"
 
 __all__ = ["add_leaderboard_parser"]
 
@@ -56,8 +57,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             chart=not args.no_chart,
             env_kwargs=parse_json_object(args.env_kwargs),
             base_url=args.base_url,
+            tiers=not args.no_tiers,
         )
-        print("\n".join(headline_table(board)))
+        print("\n".join([*ranking_table(board), "", *headline_table(board)]))
         print(
             f"\nwrote {args.out}/leaderboard.json, leaderboard.md"
             + ("" if args.no_chart else ", leaderboard.png")
@@ -75,15 +77,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             description=args.description,
             env_kwargs=parse_json_object(args.env_kwargs),
             base_url=args.base_url,
+            tiers=not args.no_tiers,
         )
         lb.validate_entry(
             entry,
             episodes=args.episodes,
-            env_infos=lb.EnvInfos(parse_json_object(args.env_kwargs)),
+            env_infos=lb.EnvInfos(parse_json_object(args.env_kwargs), tiers=not args.no_tiers),
         )
         atomic_write_text(args.output, json.dumps(entry, indent=1) + "\n")
         for cell in entry["results"]:
-            print(f"{cell['env']}: {cell['metric']} {cell['metrics'][cell['metric']]:.4f}")
+            tier = f" [{cell['tier']}]" if "tier" in cell else ""
+            print(f"{cell['env']}{tier}: {cell['metric']} {cell['metrics'][cell['metric']]:.4f}")
         print(f"wrote {args.output}; merge it with `textgym leaderboard merge {args.output}`")
         return 0
     if args.action == "merge":
@@ -92,6 +96,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             args.out,
             chart=not args.no_chart,
             env_kwargs=parse_json_object(args.env_kwargs),
+            tiers=not args.no_tiers,
         )
         print(f"merged {', '.join(names)} into {args.out}/leaderboard.json")
         return 0
@@ -117,6 +122,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
+    q.add_argument("--no-tiers", action="store_true", help=NO_TIERS_HELP)
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     add_base_url_option(q)
     q.set_defaults(parser=q)
@@ -130,6 +136,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cells", default=None, help="keep finished envs here to resume")
+    q.add_argument("--no-tiers", action="store_true", help=NO_TIERS_HELP)
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     add_base_url_option(q)
     q.set_defaults(parser=q)
@@ -138,6 +145,7 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--out", default="leaderboard", help="board folder")
     add_env_kwargs_option(q, ENV_KWARGS_NOTE)
     q.add_argument("--no-chart", action="store_true", help="skip leaderboard.png")
+    q.add_argument("--no-tiers", action="store_true", help="a new board: " + NO_TIERS_HELP)
     q.set_defaults(parser=q)
     q = lb_sub.add_parser("validate", help="check entry files without merging")
     q.add_argument("entries", nargs="+", help="entry JSON files")

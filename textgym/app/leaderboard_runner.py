@@ -2,9 +2,11 @@
 resumably, and the board written (the board itself, its merge and its report are in
 :mod:`textgym.leaderboard`, which knows nothing of agents).
 
-A cell whose key (spec, model fingerprint, episodes, seed, split hash, env kwargs, textgym
-version) matches a finished one under ``cells/`` is reused, so an interrupted run picks up
-where it stopped and a rerun with one more agent evaluates only that agent.
+Each env is evaluated on its default config (the continuity column) and on each of its
+difficulty tiers (:mod:`textgym.leaderboard.tiers`). A cell whose key (spec, model
+fingerprint, episodes, seed, split hash, tier, env kwargs, textgym version) matches a
+finished one under ``cells/`` is reused, so an interrupted run picks up where it stopped
+and a rerun with one more agent evaluates only that agent.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from textgym.agents.model_paths import resolve_model_dir, resolve_tokenizer_dir
 from textgym.app import specs
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.board import (
-    EnvInfos,
     board_for,
     check_episodes,
     jsonable_kwargs,
@@ -35,6 +36,7 @@ from textgym.leaderboard.board import (
 )
 from textgym.leaderboard.records import ENTRY_SCHEMA, cell_from_result, provenance
 from textgym.leaderboard.report import write_board
+from textgym.leaderboard.tiers import EnvInfos, columns
 from textgym.registration import env_ids as registered_env_ids
 from textgym.rollout import evaluate
 
@@ -75,9 +77,10 @@ def evaluate_agent(
     env_infos: EnvInfos | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     base_url: str | None = None,
+    tiers: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate one agent spec on each env's test split and return its entry (the
-    submission format).
+    """Evaluate one agent spec on each env's test split, and each of its difficulty
+    tiers' (unless ``tiers`` is False), and return its entry (the submission format).
 
     Args:
         spec: ``random``, ``oracle``, ``ppo:PATH``, ``hf:PATH``, ``openai:MODEL`` or
@@ -91,51 +94,40 @@ def evaluate_agent(
         base_url: the endpoint of an ``openai:`` spec (default ``OPENAI_BASE_URL``);
             part of its cells' key, since one model name at two endpoints may be two
             models.
+        tiers: also evaluate each env's difficulty tiers (a tier setting a kwarg that
+            ``env_kwargs`` pins is left out); with ``env_infos``, theirs decides.
     """
     check_episodes(episodes)
     env_ids = list(env_ids or registered_env_ids())
     env_kwargs = dict(env_kwargs or {})
-    infos = env_infos or EnvInfos(env_kwargs)
+    infos = env_infos or EnvInfos(env_kwargs, tiers=tiers)
     if infos.env_kwargs != env_kwargs:
         raise ValueError(f"env_infos were made for env kwargs {infos.env_kwargs}, not {env_kwargs}")
     fingerprint = agent_fingerprint(spec)
     name = name or spec
-    cells: dict[str, dict[str, Any]] = {}
-    pending: list[tuple[str, dict[str, Any], Path | None]] = []
+    cells: dict[tuple[str, str | None], dict[str, Any]] = {}
+    pending: list[tuple[str, str | None, dict[str, Any], Path | None]] = []
+    order: list[tuple[str, str | None]] = []
     for env_id in env_ids:
-        info = infos(env_id)
-        n = info["test_size"] if episodes is None else episodes
-        key = {
-            "spec": spec,
-            "fingerprint": fingerprint,
-            "episodes": n,
-            "seed": seed,
-            "split_hash": info["split_hash"],
-            "textgym_version": textgym.__version__,
-        }
-        if env_kwargs:
-            # Explicit as well as through the split hash: kwargs outside the task config
-            # (turn limits, reward shaping) change results but not the split. Left out when
-            # empty so cells finished before env kwargs existed are still reused.
-            key["env_kwargs"] = jsonable_kwargs(env_kwargs)
-        if spec.startswith("openai:"):
-            # None: the openai client's default, OpenAI's own API.
-            key["base_url"] = base_url or os.environ.get("OPENAI_BASE_URL")
-        path = None if cells_dir is None else Path(cells_dir) / slug(name) / f"{env_id}.json"
-        if path is not None and path.is_file():
-            try:
-                saved = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                saved = {}  # a torn file from before atomic writes: recompute
+        for tier, column in columns(infos(env_id)):
+            order.append((env_id, tier))
+            key = _cell_key(spec, fingerprint, episodes, seed, column, tier, env_kwargs)
+            if spec.startswith("openai:"):
+                # None: the openai client's default, OpenAI's own API.
+                key["base_url"] = base_url or os.environ.get("OPENAI_BASE_URL")
+            file = f"{env_id}.json" if tier is None else f"{env_id}@{slug(tier)}.json"
+            path = None if cells_dir is None else Path(cells_dir) / slug(name) / file
+            saved = _saved_cell(path)
             if saved.get("key") == key:
-                cells[env_id] = saved["cell"]
+                cells[env_id, tier] = saved["cell"]
                 continue
-        pending.append((env_id, key, path))
-    total = sum(key["episodes"] for _, key, _ in pending)
+            pending.append((env_id, tier, key, path))
+    total = sum(key["episodes"] for _, _, key, _ in pending)
     with tqdm(total=total, desc=name, unit="ep", disable=not progress or not total) as bar:
-        for env_id, key, path in pending:
-            bar.set_postfix_str(env_id, refresh=True)
-            env = make_env(env_id, env_kwargs)
+        for env_id, tier, key, path in pending:
+            bar.set_postfix_str(env_id if tier is None else f"{env_id} {tier}", refresh=True)
+            column = infos.tier(env_id, tier)
+            env = make_env(env_id, {**env_kwargs, **column.get("kwargs", {})})
             try:
                 agent = specs.make_agent(spec, env, seed=seed, base_url=base_url)
                 start = time.perf_counter()
@@ -151,10 +143,11 @@ def evaluate_agent(
                 seconds = time.perf_counter() - start
             finally:
                 env.close()
-            cell = cell_from_result(result, infos(env_id), seed=seed, seconds=seconds)
+            info = {**infos(env_id), **(column if tier is not None else {})}
+            cell = cell_from_result(result, info, seed=seed, seconds=seconds)
             if path is not None:
                 atomic_write_text(path, json.dumps({"key": key, "cell": cell}))
-            cells[env_id] = cell
+            cells[env_id, tier] = cell
     agent = {"name": name, "spec": spec, "fingerprint": fingerprint}
     if description:
         agent["description"] = description
@@ -162,8 +155,38 @@ def evaluate_agent(
         "schema": ENTRY_SCHEMA,
         "agent": agent,
         "provenance": provenance(seed=seed),
-        "results": [cells[env_id] for env_id in env_ids],
+        "results": [cells[column] for column in order],
     }
+
+
+def _cell_key(spec, fingerprint, episodes, seed, column, tier, env_kwargs) -> dict[str, Any]:
+    """What a finished cell was made under; a saved cell is reused only on an equal key."""
+    key = {
+        "spec": spec,
+        "fingerprint": fingerprint,
+        "episodes": column["test_size"] if episodes is None else episodes,
+        "seed": seed,
+        "split_hash": column["split_hash"],
+        "textgym_version": textgym.__version__,
+    }
+    made_with = {**env_kwargs, **(column.get("kwargs") or {})}
+    if made_with:
+        # Explicit as well as through the split hash: kwargs outside the task config
+        # (turn limits, reward shaping) change results but not the split. Left out when
+        # empty so cells finished before env kwargs existed are still reused.
+        key["env_kwargs"] = jsonable_kwargs(made_with)
+    if tier is not None:
+        key["tier"] = tier
+    return key
+
+
+def _saved_cell(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}  # a torn file from before atomic writes: recompute
 
 
 def run_board(
@@ -178,8 +201,10 @@ def run_board(
     chart: bool = True,
     env_kwargs: Mapping[str, Any] | None = None,
     base_url: str | None = None,
+    tiers: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate ``agents`` (specs) on every env and write the board into ``out_dir``.
+    """Evaluate ``agents`` (specs) on every env (and its difficulty tiers, unless
+    ``tiers`` is False) and write the board into ``out_dir``.
 
     Entries already on the board (merged submissions, earlier agents) stay; an agent with
     the same name is replaced. Finished cells under ``out_dir/cells`` are reused.
@@ -192,7 +217,7 @@ def run_board(
         raise ValueError("give at least one agent spec")
     if names is not None and len(names) != len(agents):
         raise ValueError(f"{len(names)} names for {len(agents)} agents")
-    infos = EnvInfos(env_kwargs)
+    infos = EnvInfos(env_kwargs, tiers=tiers)
     env_ids = list(env_ids) if env_ids else None
     board = board_for(out_dir, env_ids or registered_env_ids(), episodes, seed, infos)
     ids = [e["env"] for e in board["envs"]]

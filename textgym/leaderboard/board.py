@@ -2,7 +2,8 @@
 
 A board lives in one folder::
 
-    leaderboard.json   the record: envs (version, split hash, headline metric), entries
+    leaderboard.json   the record: envs (version, split hash, headline metric, tiers),
+                       entries, and standings (intervals and ranks, derived)
     leaderboard.md     tables made from the JSON
     leaderboard.png    the headline metric per env and agent
     cells/AGENT/ENV.json   one finished evaluation each, with the key it was made under
@@ -22,12 +23,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from textgym.leaderboard.records import (
-    BOARD_SCHEMA,
-    env_info,
-    provenance,
-)
+from textgym.leaderboard.records import BOARD_SCHEMA, provenance
 from textgym.leaderboard.report import write_board
+from textgym.leaderboard.tiers import EnvInfos
 from textgym.leaderboard.validate import InvalidEntry, load_entry
 from textgym.registration import env_ids as registered_env_ids
 
@@ -67,40 +65,6 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None) -> gym.Env:
     return gym.make(env_id, **dict(env_kwargs or {}))
 
 
-def _env_info(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """:func:`env_info` of the env as ``gym.make(env_id, **env_kwargs)`` builds it: kwargs
-    that configure the task (a level, a task seed) give another test split and hash."""
-    info = env_info(env_id)  # the registration check and the registered version
-    if not env_kwargs:
-        return info
-    env = make_env(env_id, env_kwargs)
-    try:
-        task = env.unwrapped.task
-        return dict(
-            info,
-            split_hash=task.split_hash(),
-            test_size=task.test_size,
-            metric=getattr(task, "leaderboard_metric", info["metric"]),
-        )
-    finally:
-        env.close()
-
-
-class EnvInfos:
-    """env id -> env info under one set of env kwargs, computed once per run (a split hash
-    builds the whole split). Pass one as ``env_infos`` to
-    :func:`~textgym.leaderboard.validate_entry` to check an entry made with env kwargs."""
-
-    def __init__(self, env_kwargs: Mapping[str, Any] | None = None) -> None:
-        self.env_kwargs = dict(env_kwargs or {})
-        self._cache: dict[str, dict[str, Any]] = {}
-
-    def __call__(self, env_id: str) -> dict[str, Any]:
-        if env_id not in self._cache:
-            self._cache[env_id] = _env_info(env_id, self.env_kwargs)
-        return self._cache[env_id]
-
-
 def load_board(out_dir: str | Path) -> dict[str, Any] | None:
     """The board in ``out_dir``, or ``None`` if there is none yet."""
     path = Path(out_dir) / "leaderboard.json"
@@ -110,6 +74,14 @@ def load_board(out_dir: str | Path) -> dict[str, Any] | None:
         board = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); move it away to start over") from None
+    if board.get("schema") == "textgym-leaderboard/1":
+        # A board from before tiers: its envs lack the tier columns, and mixing would
+        # leave old agents' tier cells silently empty. Its entries still merge.
+        raise ValueError(
+            f"{path} is a textgym-leaderboard/1 board, from before difficulty tiers; move "
+            "the folder away, run the board again, and merge its old entries back (each "
+            "of board['entries'] saved as a file; they land in the continuity column)"
+        )
     if board.get("schema") != BOARD_SCHEMA:
         raise ValueError(f"{path}: schema {board.get('schema')!r} is not {BOARD_SCHEMA!r}")
     return board
@@ -121,11 +93,12 @@ def _new_board(env_ids: Iterable[str], episodes: int | None, seed: int, infos: E
         "episodes": episodes,
         "seed": seed,
         "env_kwargs": jsonable_kwargs(infos.env_kwargs),
+        "tiers": infos.tiers,
         "provenance": provenance(seed=seed),
         "envs": [
             {
                 k: infos(env_id)[k]
-                for k in ("env", "env_version", "split_hash", "test_size", "metric")
+                for k in ("env", "env_version", "split_hash", "test_size", "metric", "tiers")
             }
             for env_id in env_ids
         ],
@@ -155,12 +128,21 @@ def board_for(out_dir, env_ids, episodes, seed, infos) -> dict[str, Any]:
             f"{out_dir} was made with env kwargs {made_with}, not {infos.env_kwargs}; "
             "use another --out for other env kwargs"
         )
+    if board["tiers"] != infos.tiers:
+        raise ValueError(
+            f"{out_dir} was made with tiers={board['tiers']}; use another --out to "
+            f"{'score' if infos.tiers else 'skip'} difficulty tiers"
+        )
     for env in board["envs"]:
         current = infos(env["env"])
-        if env["split_hash"] != current["split_hash"]:
+        made = [(t["tier"], t["split_hash"]) for t in env["tiers"]]
+        if env["split_hash"] != current["split_hash"] or made != [
+            (t["tier"], t["split_hash"]) for t in current["tiers"]
+        ]:
             raise ValueError(
-                f"{out_dir}: the test split of {env['env']} changed since the board was "
-                "made (another textgym version?); start a new board in another --out"
+                f"{out_dir}: the test split or tiers of {env['env']} changed since the "
+                "board was made (another textgym version?); start a new board in another "
+                "--out and merge its entries there"
             )
     return board
 
@@ -182,9 +164,12 @@ def _settings_of(path: str | Path, infos: EnvInfos) -> tuple[int | None, int] | 
     or an unknown env); then validation gives the reason."""
     try:
         cells = json.loads(Path(path).read_text())["results"]
-        full = all(cell["episodes"] == infos(cell["env"])["test_size"] for cell in cells)
+        full = all(
+            cell["episodes"] == infos.tier(cell["env"], cell.get("tier"))["test_size"]
+            for cell in cells
+        )
         return (None if full else cells[0]["episodes"]), cells[0]["seed"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
 
 
@@ -202,14 +187,17 @@ def merge_entries(
     *,
     chart: bool = True,
     env_kwargs: Mapping[str, Any] | None = None,
+    tiers: bool = True,
 ) -> tuple[dict[str, Any], list[str]]:
     """Validate each entry file and merge it into the board in ``out_dir``.
 
     Without a board there, a new one is made for the envs the entries cover, with the
     first entry's episode count and seed (and ``env_kwargs``, what the entries were
-    evaluated with). Every entry is checked before any is merged, so one bad file merges
-    nothing. Returns the board and the merged agent names. Raises :class:`InvalidEntry`
-    with the reason.
+    evaluated with, and ``tiers``: whether it scores difficulty tiers). Every entry is
+    checked before any is merged, so one bad file merges nothing. An entry from before
+    tiers (``textgym-leaderboard-entry/1``) merges into the continuity column when its
+    splits still hash the same. Returns the board and the merged agent names. Raises
+    :class:`InvalidEntry` with the reason.
     """
     if not paths:
         raise ValueError("give at least one entry file")
@@ -219,7 +207,10 @@ def merge_entries(
         made_with = board.get("env_kwargs") or {}
         if made_with != jsonable_kwargs(env_kwargs):
             raise ValueError(f"{out_dir} was made with env kwargs {made_with}, not {env_kwargs}")
-    infos = EnvInfos(env_kwargs if board is None else board.get("env_kwargs"))
+    if board is None:
+        infos = EnvInfos(env_kwargs, tiers=tiers)
+    else:
+        infos = EnvInfos(board.get("env_kwargs"), tiers=board["tiers"])
     if board is None:
         episodes, seed = _settings_of(paths[0], infos) or (None, 0)
     else:

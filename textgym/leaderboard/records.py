@@ -23,6 +23,7 @@ from textgym.rollout import EvalResult
 
 __all__ = [
     "ENTRY_SCHEMA",
+    "ENTRY_SCHEMAS",
     "BOARD_SCHEMA",
     "METRICS",
     "env_info",
@@ -31,8 +32,14 @@ __all__ = [
     "provenance",
 ]
 
-ENTRY_SCHEMA = "textgym-leaderboard-entry/1"
-BOARD_SCHEMA = "textgym-leaderboard/1"
+#: /2 added difficulty tiers: a cell may name its ``tier``, and an entry may hold one cell
+#: per (env, tier). A /1 entry is a /2 entry of continuity cells only, and still merges.
+ENTRY_SCHEMA = "textgym-leaderboard-entry/2"
+#: The entry formats this textgym reads, oldest first.
+ENTRY_SCHEMAS = ("textgym-leaderboard-entry/1", ENTRY_SCHEMA)
+#: /2 added each env's tiers, the board's ``tiers`` switch, and ``standings`` (intervals
+#: and ranks, recomputed from the entries on every write).
+BOARD_SCHEMA = "textgym-leaderboard/2"
 
 #: Metric name -> what it means (the Markdown report prints these).
 METRICS: dict[str, str] = {
@@ -92,7 +99,8 @@ def metrics_from_episodes(per_episode: Mapping[str, Sequence[Any]]) -> dict[str,
 def cell_from_result(
     result: EvalResult, info: Mapping[str, Any], *, seed: int, seconds: float
 ) -> dict[str, Any]:
-    """The record of one evaluated cell (``info`` from :func:`env_info`)."""
+    """The record of one evaluated cell (``info`` from :func:`env_info`, or a tier's: then
+    with its ``tier`` name, which the cell records)."""
     per_episode = {
         "reward": [e.reward for e in result.episodes],
         "success": [e.success for e in result.episodes],
@@ -102,9 +110,11 @@ def cell_from_result(
     }
     metrics = metrics_from_episodes(per_episode)
     metrics["episodes_per_second"] = result.n / seconds if seconds > 0 else 0.0
+    tier = {"tier": info["tier"]} if info.get("tier") is not None else {}
     return {
         "env": info["env"],
         "env_version": info["env_version"],
+        **tier,
         "split": "test",
         "split_hash": info["split_hash"],
         "episodes": result.n,

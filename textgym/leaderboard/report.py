@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from textgym.fileio import atomic_write_text
-from textgym.leaderboard.records import METRICS
+from textgym.leaderboard.records import ENTRY_SCHEMA, METRICS
+from textgym.leaderboard.standings import cell_of, compute_standings
+from textgym.leaderboard.tiers import column_label, columns
 
 __all__ = [
     "write_board",
     "board_markdown",
     "headline_table",
+    "ranking_table",
     "ranked_entries",
     "fmt",
+    "fmt_interval",
     "chart_figure",
     "value_limits",
 ]
@@ -53,36 +57,76 @@ def fmt(value: float | None, metric: str | None = None) -> str:
     return f"{value:.{DECIMALS.get(metric, 4)}f}"
 
 
-def _cells(entry: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {cell["env"]: cell for cell in entry["results"]}
+def _standings(board: Mapping[str, Any], standings: Mapping[str, Any] | None):
+    return compute_standings(board) if standings is None else standings
 
 
-def _headline(entry: Mapping[str, Any], env: Mapping[str, Any]) -> float | None:
-    cell = _cells(entry).get(env["env"])
-    return None if cell is None else float(cell["metrics"][env["metric"]])
+def _headline(entry: Mapping[str, Any], env: Mapping[str, Any], tier: str | None = None):
+    """The headline value of ``entry`` on ``env``'s column ``tier`` (None: continuity)."""
+    cell = cell_of(entry, env["env"], tier)
+    metric = env["metric"] if tier is None else _column(env, tier)["metric"]
+    return None if cell is None else float(cell["metrics"][metric])
 
 
-def ranked_entries(board: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Entries by their mean headline metric over the board's envs (a missing cell counts
-    as the worst score), best first; ties keep name order."""
-
-    def score(entry: Mapping[str, Any]) -> float:
-        values = [_headline(entry, env) for env in board["envs"]]
-        return sum(-1.0 if v is None else v for v in values) / max(1, len(values))
-
-    by_name = sorted(board["entries"], key=lambda e: e["agent"]["name"])
-    return sorted(by_name, key=score, reverse=True)
+def _column(env: Mapping[str, Any], tier: str | None) -> Mapping[str, Any]:
+    return dict(columns(env))[tier]
 
 
-def headline_table(board: Mapping[str, Any]) -> list[str]:
-    """The Markdown rows of the headline table: agents by rank, one column per env."""
+def ranked_entries(
+    board: Mapping[str, Any], standings: Mapping[str, Any] | None = None
+) -> list[Mapping[str, Any]]:
+    """Entries in rank order (see :data:`~textgym.leaderboard.standings.METHOD`): by the
+    mean headline metric over the board's envs on their default configs (a missing cell
+    counts as the worst score), best first; equal ranks keep score, then name, order."""
+    order = [row["agent"] for row in _standings(board, standings)["ranking"]]
+    by_name = {e["agent"]["name"]: e for e in board["entries"]}
+    return [by_name[name] for name in order]
+
+
+def fmt_interval(interval: Sequence[float] | None, metric: str | None = None) -> str:
+    """``[lo, hi]`` at the metric's precision; empty for a missing cell."""
+    if interval is None:
+        return ""
+    return f"[{fmt(interval[0], metric)}, {fmt(interval[1], metric)}]"
+
+
+def ranking_table(board: Mapping[str, Any], standings: Mapping[str, Any] | None = None):
+    """The Markdown rows of the ranking: rank (ties shared), agent, overall score with its
+    95% interval. The score is the board's old headline, kept for continuity."""
+    lines = ["| rank | agent | score | 95% interval |", "|---:|---|---:|---|"]
+    for row in _standings(board, standings)["ranking"]:
+        lines.append(
+            f"| {row['rank']} | {row['agent']} | {fmt(row['score'])} | "
+            f"{fmt_interval(row['interval'])} |"
+        )
+    return lines
+
+
+def headline_table(board: Mapping[str, Any], standings: Mapping[str, Any] | None = None):
+    """The Markdown rows of the headline table: one row per env column (its default
+    config, the continuity column, then each difficulty tier), one column per agent in
+    rank order, each value with its 95% interval; ``-`` for a missing cell."""
+    standings = _standings(board, standings)
+    ranked = ranked_entries(board, standings)
+    found = {(c["agent"], c["env"], c["tier"]): c for c in standings["cells"]}
     lines = [
-        "| agent | " + " | ".join(f"{e['env']} ({e['metric']})" for e in board["envs"]) + " |",
-        "|---|" + "---:|" * len(board["envs"]),
+        "| env (metric) | tier | " + " | ".join(e["agent"]["name"] for e in ranked) + " |",
+        "|---|---|" + "---:|" * len(ranked),
     ]
-    for entry in ranked_entries(board):
-        values = [fmt(_headline(entry, env), env["metric"]) for env in board["envs"]]
-        lines.append(f"| {entry['agent']['name']} | " + " | ".join(values) + " |")
+    for env in board["envs"]:
+        for k, (tier, column) in enumerate(columns(env)):
+            values = []
+            for entry in ranked:
+                cell = found.get((entry["agent"]["name"], env["env"], tier))
+                if cell is None:
+                    values.append("-")
+                    continue
+                metric = column["metric"]
+                values.append(
+                    f"{fmt(cell['value'], metric)} {fmt_interval(cell['interval'], metric)}"
+                )
+            name = f"{env['env']} ({env['metric']})" if k == 0 else ""
+            lines.append(f"| {name} | {column_label(tier)} | " + " | ".join(values) + " |")
     return lines
 
 
@@ -94,7 +138,34 @@ def _env_kwargs_note(board: Mapping[str, Any]) -> str:
     return f"Every env made with `gym.make(env_id, **{json.dumps(kwargs, sort_keys=True)})`. "
 
 
-def board_markdown(board: Mapping[str, Any]) -> str:
+def _legend(standings: Mapping[str, Any]) -> list[str]:
+    method = standings["method"]
+    return [
+        "## How to read it",
+        "",
+        f"- Intervals are {method['level']:.0%}: success rates by the "
+        f"{method['success_rate']}, mean rewards by the {method['mean_reward']}.",
+        "- `default` is each env's default config, the test split the board ranked on "
+        "before difficulty tiers: the continuity column, where entries from before tiers "
+        "count. The other rows are the env's tiers, each on its own hashed test split.",
+        f"- Score: {method['score']}.",
+        f"- Rank: {method['rank']}. Non-overlap of 95% intervals is a strict test, so "
+        "agents that share a rank may still differ; they are not shown as ordered.",
+    ]
+
+
+def _split_line(column: Mapping[str, Any], tier: str | None) -> str:
+    what = "default config" if tier is None else f"tier `{tier}`"
+    kwargs = "" if tier is None else f" (`{json.dumps(column['kwargs'], sort_keys=True)}`)"
+    note = f": {column['description']}" if column.get("description") else ""
+    return (
+        f"{what}{kwargs}{note}; test split `{column['split_hash'][:16]}`, "
+        f"{column['test_size']} items; headline metric `{column['metric']}`."
+    )
+
+
+def board_markdown(board: Mapping[str, Any], standings: Mapping[str, Any] | None = None) -> str:
+    standings = _standings(board, standings)
     prov = board["provenance"]
     hardware = prov.get("hardware", {})
     episodes = board["episodes"]
@@ -102,7 +173,7 @@ def board_markdown(board: Mapping[str, Any]) -> str:
         "# textgym leaderboard",
         "",
         f"Fixed test splits, {'every item' if episodes is None else f'{episodes} items'} "
-        f"per env, episode i seeded with {board['seed']} + i. Written by textgym "
+        f"per env and tier, episode i seeded with {board['seed']} + i. Written by textgym "
         f"{prov.get('textgym_version')} (commit {str(prov.get('git_commit'))[:10]}) on "
         f"{prov.get('date')}; {hardware.get('cpu_count')} CPUs, "
         f"{hardware.get('gpu') or 'no GPU'}, torch {hardware.get('torch')}. "
@@ -110,27 +181,34 @@ def board_markdown(board: Mapping[str, Any]) -> str:
         + "Every number below is in `leaderboard.json`; each entry there carries its own "
         "provenance.",
         "",
+        "## Ranking",
+        "",
+        *ranking_table(board, standings),
+        "",
         "## Headline",
         "",
-        *headline_table(board),
+        *headline_table(board, standings),
+        "",
+        *_legend(standings),
     ]
-    ranked = ranked_entries(board)
+    ranked = ranked_entries(board, standings)
     names = list(METRICS)
     for env in board["envs"]:
-        lines += [
-            "",
-            f"## {env['env']}",
-            "",
-            f"Test split `{env['split_hash'][:16]}`, {env['test_size']} items; "
-            f"headline metric `{env['metric']}`.",
-            "",
-            "| agent | " + " | ".join(names) + " |",
-            "|---|" + "---:|" * len(names),
-        ]
-        for entry in ranked:
-            cell = _cells(entry).get(env["env"])
-            values = [fmt(None if cell is None else cell["metrics"][m], m) for m in names]
-            lines.append(f"| {entry['agent']['name']} | " + " | ".join(values) + " |")
+        lines += ["", f"## {env['env']}"]
+        for tier, column in columns(env):
+            lines += [
+                "",
+                f"### {column_label(tier)}",
+                "",
+                _split_line(column, tier),
+                "",
+                "| agent | " + " | ".join(names) + " |",
+                "|---|" + "---:|" * len(names),
+            ]
+            for entry in ranked:
+                cell = cell_of(entry, env["env"], tier)
+                values = [fmt(None if cell is None else cell["metrics"][m], m) for m in names]
+                lines.append(f"| {entry['agent']['name']} | " + " | ".join(values) + " |")
     lines += ["", "## Metrics", ""]
     lines += [f"- `{name}`: {meaning}" for name, meaning in METRICS.items()]
     lines += ["", "## Agents", ""]
@@ -140,6 +218,7 @@ def board_markdown(board: Mapping[str, Any]) -> str:
             f"- **{agent['name']}**: `{agent['spec']}`, textgym "
             f"{entry['provenance']['textgym_version']}, {entry['provenance']['date']}"
             + (f" ({agent['description']})" if agent.get("description") else "")
+            + ("" if entry.get("schema") == ENTRY_SCHEMA else f"; entry {entry.get('schema')}")
         )
     return "\n".join(lines) + "\n"
 
@@ -154,13 +233,16 @@ def value_limits(values: Sequence[float]) -> tuple[float, float]:
     return lo - (pad if lo < 0 else 0.05 * span), hi + pad
 
 
-def _label_bar(ax, x: float, value: float | None, text: str, rotate: bool) -> None:
-    # Outside the bar's end: above a positive or zero bar, below a negative one.
+def _label_bar(
+    ax, x: float, value: float | None, text: str, rotate: bool, at: float | None = None
+) -> None:
+    # Outside the bar's end (or its error bar's, ``at``): above a positive or zero bar,
+    # below a negative one.
     y = 0.0 if value is None else value
     below = y < 0
     ax.annotate(
         text,
-        (x, y),
+        (x, y if at is None else at),
         xytext=(0, -3 if below else 3),
         textcoords="offset points",
         ha="center",
@@ -171,46 +253,73 @@ def _label_bar(ax, x: float, value: float | None, text: str, rotate: bool) -> No
     )
 
 
-def chart_figure(board: Mapping[str, Any]):
-    """The figure of ``leaderboard.png``: per env, one bar per agent (in rank order) with
-    its headline value written on it; a zero score is drawn as a flat mark at 0 and a
-    missing cell as a grey ``-``. Close it with ``matplotlib.pyplot.close``."""
+def chart_figure(board: Mapping[str, Any], standings: Mapping[str, Any] | None = None):
+    """The figure of ``leaderboard.png``: per env column (default config, then each tier),
+    one bar per agent (in rank order) with its 95% interval as an error bar and its
+    headline value written above; a zero score is drawn as a flat mark at 0 and a missing
+    cell as a grey ``-``. Close it with ``matplotlib.pyplot.close``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    envs = board["envs"]
-    ranked = ranked_entries(board)
+    standings = _standings(board, standings)
+    found = {(c["agent"], c["env"], c["tier"]): c for c in standings["cells"]}
+    cols = [(env, tier, column) for env in board["envs"] for tier, column in columns(env)]
+    ranked = ranked_entries(board, standings)
     width = 0.8 / max(1, len(ranked))
-    rotate = len(ranked) > 3  # narrow bars: upright labels would overlap
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(envs)) + 1.5, 4.0))
+    rotate = len(ranked) > 3 or len(cols) > len(board["envs"])  # narrow bars
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(cols) + 2.0) + 1.5, 4.5))
     values: list[float] = []
     for k, entry in enumerate(ranked):
-        xs = [i + (k - (len(ranked) - 1) / 2) * width for i in range(len(envs))]
-        ys = [_headline(entry, env) for env in envs]
-        bars = ax.bar(xs, [y or 0.0 for y in ys], width=width, label=entry["agent"]["name"])
+        name = entry["agent"]["name"]
+        xs = [i + (k - (len(ranked) - 1) / 2) * width for i in range(len(cols))]
+        found_cells = [found.get((name, env["env"], tier)) for env, tier, _ in cols]
+        ys = [None if c is None else float(c["value"]) for c in found_cells]
+        bars = ax.bar(xs, [y or 0.0 for y in ys], width=width, label=name)
         color = bars.patches[0].get_facecolor() if bars.patches else None
-        for x, y, env in zip(xs, ys, envs):
+        err = [(x, c) for x, c in zip(xs, found_cells) if c is not None]
+        if err:
+            ax.errorbar(
+                [x for x, _ in err],
+                [c["value"] for _, c in err],
+                yerr=[
+                    [max(0.0, c["value"] - c["interval"][0]) for _, c in err],
+                    [max(0.0, c["interval"][1] - c["value"]) for _, c in err],
+                ],
+                fmt="none",
+                ecolor="0.2",
+                elinewidth=0.8,
+                capsize=1.5,
+            )
+        for x, y, cell, (_, _, column) in zip(xs, ys, found_cells, cols):
             if y == 0.0:  # a zero-height bar is invisible: mark it
                 ax.hlines(0.0, x - width / 2, x + width / 2, colors=[color], linewidth=3)
-            _label_bar(ax, x, y, fmt(y, env["metric"]), rotate)
+            end = y if cell is None else (cell["interval"][1] if y >= 0 else cell["interval"][0])
+            _label_bar(ax, x, y, fmt(y, column["metric"]), rotate, at=end)
         values += [y for y in ys if y is not None]
+        values += [v for c in found_cells if c is not None for v in c["interval"]]
     ax.set_ylim(*value_limits(values))
-    ax.set_xticks(range(len(envs)))
+    ax.set_xticks(range(len(cols)))
     ax.set_xticklabels(
-        [f"{e['env'].removeprefix('TextEnv-')}\n({e['metric']})" for e in envs], fontsize=8
+        [
+            f"{env['env'].removeprefix('TextEnv-').removesuffix('-v0')}\n{column_label(tier)}"
+            f"\n({column['metric']})"
+            for env, tier, column in cols
+        ],
+        fontsize=7,
+        rotation=90 if len(cols) > 8 else 0,
     )
     ax.axhline(0.0, color="black", linewidth=0.8, zorder=0)
-    ax.set_ylabel("headline metric on the test split")
-    ax.set_title("textgym leaderboard")
+    ax.set_ylabel("headline metric on the test split (95% interval)")
+    ax.set_title("textgym leaderboard: default config and difficulty tiers")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
 
-def _chart(board: Mapping[str, Any], path: Path) -> None:
-    fig = chart_figure(board)  # selects the Agg backend before pyplot loads
+def _chart(board: Mapping[str, Any], path: Path, standings=None) -> None:
+    fig = chart_figure(board, standings)  # selects the Agg backend before pyplot loads
     import matplotlib.pyplot as plt
 
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -223,11 +332,17 @@ def _chart(board: Mapping[str, Any], path: Path) -> None:
 
 def write_board(board: Mapping[str, Any], out_dir: str | Path, *, chart: bool = True) -> Path:
     """Write the three files into ``out_dir``; return the JSON's path. Each is replaced
-    atomically, so an interrupted write leaves the previous version."""
+    atomically, so an interrupted write leaves the previous version. The standings
+    (intervals, ranks) are recomputed from the entries and stored in the JSON; a dict
+    ``board`` gets them too."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "leaderboard.json", json.dumps(board, indent=1) + "\n")
-    atomic_write_text(out / "leaderboard.md", board_markdown(board))
+    standings = compute_standings(board)
+    if isinstance(board, dict):
+        board["standings"] = standings
+    record = {**board, "standings": standings}
+    atomic_write_text(out / "leaderboard.json", json.dumps(record, indent=1) + "\n")
+    atomic_write_text(out / "leaderboard.md", board_markdown(board, standings))
     if chart:
-        _chart(board, out / "leaderboard.png")
+        _chart(board, out / "leaderboard.png", standings)
     return out / "leaderboard.json"
