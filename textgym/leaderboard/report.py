@@ -269,7 +269,7 @@ def chart_figure(board: Mapping[str, Any], standings: Mapping[str, Any] | None =
     ranked = ranked_entries(board, standings)
     width = 0.8 / max(1, len(ranked))
     rotate = len(ranked) > 3 or len(cols) > len(board["envs"])  # narrow bars
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(cols) + 2.0) + 1.5, 4.5))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(cols) + 1.0) + 1.5, 5.0))
     values: list[float] = []
     for k, entry in enumerate(ranked):
         name = entry["agent"]["name"]
@@ -308,7 +308,6 @@ def chart_figure(board: Mapping[str, Any], standings: Mapping[str, Any] | None =
             for env, tier, column in cols
         ],
         fontsize=7,
-        rotation=90 if len(cols) > 8 else 0,
     )
     ax.axhline(0.0, color="black", linewidth=0.8, zorder=0)
     ax.set_ylabel("headline metric on the test split (95% interval)")
