@@ -15,6 +15,7 @@ import pytest
 
 from textgym import leaderboard as lb
 from textgym.app import leaderboard_runner as runner
+from textgym.app.cli import main
 from textgym.leaderboard.stats import (
     bootstrap_mean,
     bootstrap_score,
@@ -260,3 +261,16 @@ def test_equal_agents_share_a_rank_and_the_json_holds_every_interval(tmp_path):
     markdown = (tmp_path / "leaderboard.md").read_text()
     assert "| 1 | o1 |" in markdown and "| 1 | o2 |" in markdown and "| 3 | r |" in markdown
     assert "share the rank" in markdown or "shares the rank" in markdown
+
+
+def test_no_tiers_scores_default_configs_only_and_a_folder_keeps_its_choice(tmp_path, capsys):
+    out = tmp_path / "board"
+    argv = ["leaderboard", "run", "--agents", "oracle", "--envs", CALC, "--episodes", "2"]
+    argv += ["--out", str(out), "--no-chart", "--quiet"]
+    assert main([*argv, "--no-tiers"]) == 0
+    board = lb.load_board(out)
+    assert board["tiers"] is False and board["envs"][0]["tiers"] == []
+    assert [c.get("tier") for c in board["entries"][0]["results"]] == [None]
+    assert "| level-" not in capsys.readouterr().out
+    assert main(argv) == 2  # the same folder with tiers: refused, with what to do
+    assert "tiers=False; use another --out" in capsys.readouterr().err
