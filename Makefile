@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet torch==2.13.0
 	# peft (LoRA), accelerate (multi-process PPO), serving (the openai: agent, and
 	# `transformers serve` as a real endpoint), trl, openenv, reasoning-gym and detox are
-	# optional extras; the tests use them all.
-	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving,trl,openenv,reasoning-gym,detox]"
+	# optional extras; the tests use them all (html: the leaderboard page's plotly.js; the
+	# browser extra and chromium are left out: the page's browser test skips without them).
+	$(PY) -m pip install --quiet -e ".[dev,peft,accelerate,serving,trl,openenv,reasoning-gym,detox,html]"
 	touch $(STAMP)
 
 install: $(STAMP)

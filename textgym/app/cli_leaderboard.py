@@ -19,6 +19,8 @@ from textgym.app.cli_options import (
 )
 from textgym.app.specs import SPEC_HELP
 from textgym.fileio import atomic_write_text
+from textgym.leaderboard.html import write_site
+from textgym.leaderboard.html_charts import record_curve
 from textgym.leaderboard.report import headline_table, ranking_table
 from textgym.registration import env_ids, missing_extra
 
@@ -42,6 +44,16 @@ def _ids(envs: Sequence[str] | None) -> list[str]:
         if (hint := missing_extra(env_id)) is not None:
             print(f"textgym leaderboard: skipping {hint}", file=sys.stderr)
     return env_ids(installed_only=True)
+
+
+def cmd_html(args: argparse.Namespace):
+    """``html``: record any ``--curve`` in the board's curves.json, then write the page."""
+    for spec in args.curve:
+        agent, sep, path = spec.partition("=")
+        if not sep or not agent or not path:
+            raise ValueError(f"--curve takes AGENT=METRICS_JSONL, got {spec!r}")
+        record_curve(args.board, agent, path)
+    return write_site(args.board, args.out, curves_path=args.curves)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -90,6 +102,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             print(f"{cell['env']}{tier}: {cell['metric']} {cell['metrics'][cell['metric']]:.4f}")
         print(f"wrote {args.output}; merge it with `textgym leaderboard merge {args.output}`")
         return 0
+    if args.action == "html":
+        page = cmd_html(args)
+        print(f"wrote {page} and its entries/; open it from file://, no server needed")
+        return 0
     if args.action == "merge":
         _, names = lb.merge_entries(
             args.entries,
@@ -112,7 +128,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def add_leaderboard_parser(sub) -> None:
     p = sub.add_parser("leaderboard", help="rank agents on every env's fixed test split")
-    lb_sub = p.add_subparsers(dest="action", required=True, metavar="{run,submit,merge,validate}")
+    lb_sub = p.add_subparsers(
+        dest="action", required=True, metavar="{run,submit,merge,validate,html}"
+    )
     q = lb_sub.add_parser("run", help="evaluate agent specs and write the board (resumable)")
     q.add_argument("--agents", nargs="+", default=["random", "oracle"], help=SPEC_HELP)
     q.add_argument("--names", nargs="+", default=None, help="display names, one per agent")
@@ -151,5 +169,14 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("entries", nargs="+", help="entry JSON files")
     add_env_kwargs_option(q, ENV_KWARGS_NOTE)
     q.add_argument("--episodes", type=int, default=None, help="default: whole test splits")
+    q.set_defaults(parser=q)
+    q = lb_sub.add_parser("html", help="write the board as a static page (index.html)")
+    q.add_argument("--board", default="leaderboard", help="board folder or leaderboard.json")
+    q.add_argument("--out", required=True, help="folder for index.html and entries/")
+    q.add_argument("--curves", default=None, help="curves JSON (default: BOARD/curves.json)")
+    q.add_argument(
+        "--curve", nargs="+", default=[], metavar="AGENT=METRICS_JSONL",
+        help="record a trained agent's curve from its run's metrics.jsonl in BOARD/curves.json",
+    )
     q.set_defaults(parser=q)
     p.set_defaults(func=cmd_leaderboard)
