@@ -171,6 +171,11 @@ def test_cli_html_and_curve_points(tmp_path, capsys):
     assert json.loads((tmp_path / "curves.json").read_text())["curves"][0]["agent"] == "gamma"
     with pytest.raises(ValueError, match="no entry named"):
         record_curve(tmp_path, "nobody", metrics)
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    board["entries"][0]["agent"]["fingerprint"] = "a" * 64
+    (tmp_path / "leaderboard.json").write_text(json.dumps(board))
+    with pytest.raises(ValueError, match="retrained"):
+        record_curve(tmp_path, "alpha", metrics, fingerprint="b" * 64)
 
 
 def test_committed_official_page_matches_the_committed_board():

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import gymnasium as gym
 
@@ -47,12 +48,18 @@ def _ids(envs: Sequence[str] | None) -> list[str]:
 
 
 def cmd_html(args: argparse.Namespace):
-    """``html``: record any ``--curve`` in the board's curves.json, then write the page."""
+    """``html``: record any ``--curve`` in the board's curves.json (refused when the run's
+    model is not the one the entry evaluated), then write the page."""
     for spec in args.curve:
         agent, sep, path = spec.partition("=")
         if not sep or not agent or not path:
             raise ValueError(f"--curve takes AGENT=METRICS_JSONL, got {spec!r}")
-        record_curve(args.board, agent, path)
+        # The run folder holding metrics.jsonl is the model the curve trained.
+        try:
+            fingerprint = runner.agent_fingerprint(f"ppo:{Path(path).parent}")
+        except (FileNotFoundError, ValueError):  # a metrics file without its model
+            fingerprint = None
+        record_curve(args.board, agent, path, fingerprint=fingerprint)
     return write_site(args.board, args.out, curves_path=args.curves)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.html_assets import CSP, CSS, JS, plotly_bundle_b64
+from textgym.leaderboard.html_cells import digits, num, table, td_commit, td_num, td_text
 from textgym.leaderboard.html_charts import (
     collect_curves,
     curves_figure,
@@ -37,7 +38,7 @@ __all__ = ["build_page", "write_site", "entry_filename", "COLUMNS"]
 #: Per-column table: (metric key, header, decimals).
 COLUMNS = (
     ("success_rate", "success", 3),
-    ("mean_reward", "mean reward", 3),
+    ("mean_reward", "mean reward", 4),
     ("mean_tool_calls", "tool calls / ep", 3),
     ("invalid_call_rate", "invalid calls", 3),
     ("mean_agent_tokens", "agent tokens / ep", 1),
@@ -49,45 +50,6 @@ def entry_filename(index: int, entry: Mapping[str, Any]) -> str:
     """entries/NN-name.json: the index keeps names that slug alike apart."""
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in entry["agent"]["name"])
     return f"entries/{index:02d}-{name.strip('._') or 'agent'}.json"
-
-
-def _num(value: Any, path: str, digits: int) -> str:
-    """A number shown with ``digits`` decimals, tagged with the pointer it came from."""
-    text = f"{value:.{digits}f}" if digits else str(int(value))
-    return f'<span class="num" data-path="{escape(path)}">{text}</span>'
-
-
-def _td_num(value: Any, path: str, digits: int) -> str:
-    if value is None:
-        return '<td class="n">-</td>'
-    return f'<td class="n" data-sort-value="{float(value)!r}">{_num(value, path, digits)}</td>'
-
-
-def _td_text(text: Any, path: str | None = None) -> str:
-    body = escape("" if text is None else str(text))
-    attr = f' data-path="{escape(path)}" data-kind="str"' if path and text is not None else ""
-    return f"<td{attr}>{body}</td>"
-
-
-def _td_commit(commit: str | None, path: str) -> str:
-    """The first 12 hex digits (the whole hash on hover); checked as a prefix."""
-    if not commit:
-        return "<td>-</td>"
-    return (f'<td title="{escape(commit)}" data-sort-value="{escape(commit)}"><code '
-            f'data-path="{escape(path)}" data-kind="prefix">{escape(commit[:12])}</code></td>')
-
-
-def _th(label: str, numeric: bool) -> str:
-    kind = "num" if numeric else "text"
-    return f'<th class="sortable" data-sort="{kind}" title="click to sort">{escape(label)}</th>'
-
-
-def _table(table_id: str, headers: list[tuple[str, bool]], rows: list[str]) -> str:
-    head = "".join(_th(label, numeric) for label, numeric in headers)
-    return (
-        f'<table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(f'<tr>{r}</tr>' for r in rows)}</tbody></table>"
-    )
 
 
 def _columns(env: Mapping[str, Any]) -> list[tuple[str | None, Mapping[str, Any], str]]:
@@ -132,7 +94,8 @@ def _interval_tds(idx: _Index, key: tuple, metric: str) -> str:
     if not interval:
         return '<td class="n">-</td><td class="n">-</td>'
     base = pointer("standings", "cells", k, "intervals", metric)
-    return _td_num(interval[0], f"{base}/0", 3) + _td_num(interval[1], f"{base}/1", 3)
+    places = digits(metric)
+    return td_num(interval[0], f"{base}/0", places) + td_num(interval[1], f"{base}/1", places)
 
 
 def _column_table(table_id: str, idx: _Index, env: Mapping[str, Any], tier) -> str:
@@ -149,16 +112,17 @@ def _column_table(table_id: str, idx: _Index, env: Mapping[str, Any], tier) -> s
         base = pointer("entries", i, "results", j)
         metrics = cell.get("metrics") or {}
         head_metric = cell.get("metric", metric)
-        row = _td_text(name, pointer("entries", i, "agent", "name"))
-        row += _td_num(metrics.get(head_metric), f"{base}/metrics/{head_metric}", 3)
+        row = td_text(name, pointer("entries", i, "agent", "name"))
+        row += td_num(metrics.get(head_metric), f"{base}/metrics/{head_metric}",
+                       digits(head_metric))
         row += _interval_tds(idx, (name, env["env"], tier), head_metric)
-        for key, _, digits in COLUMNS:
-            row += _td_num(metrics.get(key), f"{base}/metrics/{key}", digits)
-        row += _td_num(cell.get("episodes"), f"{base}/episodes", 0)
+        for key, _, places in COLUMNS:
+            row += td_num(metrics.get(key), f"{base}/metrics/{key}", places)
+        row += td_num(cell.get("episodes"), f"{base}/episodes", 0)
         rows.append(row)
     if not rows:
         return '<p class="muted">no agent has a cell here</p>'
-    return _table(table_id, headers, rows)
+    return table(table_id, headers, rows)
 
 
 def _ranking(board: Mapping[str, Any], idx: _Index) -> str:
@@ -171,21 +135,21 @@ def _ranking(board: Mapping[str, Any], idx: _Index) -> str:
             base = pointer("standings", "ranking", k)
             interval = row.get("interval") or [None, None]
             rows.append(
-                _td_num(row.get("rank"), f"{base}/rank", 0)
-                + _td_text(row.get("agent"), f"{base}/agent")
-                + _td_num(row.get("score"), f"{base}/score", 3)
-                + _td_num(interval[0], f"{base}/interval/0", 3)
-                + _td_num(interval[1], f"{base}/interval/1", 3)
+                td_num(row.get("rank"), f"{base}/rank", 0)
+                + td_text(row.get("agent"), f"{base}/agent")
+                + td_num(row.get("score"), f"{base}/score", 3)
+                + td_num(interval[0], f"{base}/interval/0", 3)
+                + td_num(interval[1], f"{base}/interval/1", 3)
             )
         headers = [("rank", True), ("agent", False), ("score", True), ("95% low", True),
                    ("95% high", True)]
         method = (board.get("standings") or {}).get("method") or {}
-        parts += ["<h2 id=ranking>Ranking</h2>", _table("ranking-table", headers, rows)]
+        parts += ["<h2 id=ranking>Ranking</h2>", table("ranking-table", headers, rows)]
         parts += [f'<p class="muted">{escape(str(k))}: {escape(str(v))}</p>'
                   for k, v in method.items()]
     rows = []
     for name in idx.agents:
-        row = _td_text(name, pointer("entries", idx.entry_index[name], "agent", "name"))
+        row = td_text(name, pointer("entries", idx.entry_index[name], "agent", "name"))
         for env in envs:
             found = idx.cells.get((name, env["env"], None))
             if found is None:
@@ -193,13 +157,14 @@ def _ranking(board: Mapping[str, Any], idx: _Index) -> str:
                 continue
             i, j, cell = found
             metric = cell.get("metric", env.get("metric"))
-            row += _td_num(cell["metrics"].get(metric),
-                           pointer("entries", i, "results", j, "metrics", metric), 3)
+            row += td_num(cell["metrics"].get(metric),
+                           pointer("entries", i, "results", j, "metrics", metric),
+                           digits(metric))
         rows.append(row)
     headers = [("agent", False)] + [
         (f"{env['env'].removeprefix('TextEnv-')} ({env.get('metric')})", True) for env in envs]
     parts += ["<h2 id=headline>Headline (default config of each env)</h2>",
-              _table("headline-table", headers, rows)]
+              table("headline-table", headers, rows)]
     return "\n".join(parts)
 
 
@@ -214,7 +179,7 @@ def _env_section(n: int, env: Mapping[str, Any], idx: _Index, figures: list) -> 
     for t, (tier, info, tier_ptr) in enumerate(cols):
         label = "default" if tier is None else tier
         size = info.get("test_size")
-        size_html = _num(size, f"{base}{tier_ptr}/test_size", 0) if size is not None else "?"
+        size_html = num(size, f"{base}{tier_ptr}/test_size", 0) if size is not None else "?"
         desc = (f' &mdash; <span data-path="{base}{tier_ptr}/description" data-kind="str">'
                 f"{escape(str(info['description']))}</span>" if info.get("description") else "")
         kwargs = (f' <code data-path="{base}{tier_ptr}/kwargs" data-kind="json">'
@@ -272,7 +237,7 @@ def _provenance(board: Mapping[str, Any], idx: _Index) -> str:
         agent, prov = entry.get("agent") or {}, entry.get("provenance") or {}
         base = pointer("entries", i)
         if prov.get("command"):
-            command = _td_text(prov["command"], f"{base}/provenance/command")
+            command = td_text(prov["command"], f"{base}/provenance/command")
         else:  # entries do not record the command yet; this one makes the same entry
             command = (
                 '<td data-derived="from the spec, name and seed"><code>'
@@ -282,33 +247,47 @@ def _provenance(board: Mapping[str, Any], idx: _Index) -> str:
             )
         link = entry_filename(i, entry)
         rows.append(
-            _td_text(agent.get("name"), f"{base}/agent/name")
-            + _td_text(agent.get("spec"), f"{base}/agent/spec")
-            + _td_text(agent.get("description"), f"{base}/agent/description")
-            + _td_commit(prov.get("git_commit"), f"{base}/provenance/git_commit")
-            + _td_num(prov.get("seed"), f"{base}/provenance/seed", 0)
+            td_text(agent.get("name"), f"{base}/agent/name")
+            + td_text(agent.get("spec"), f"{base}/agent/spec")
+            + td_text(agent.get("description"), f"{base}/agent/description")
+            + td_commit(prov.get("git_commit"), f"{base}/provenance/git_commit")
+            + td_num(prov.get("seed"), f"{base}/provenance/seed", 0)
             + f"<td>{_hardware(prov.get('hardware'), f'{base}/provenance/hardware')}</td>"
-            + _td_text(prov.get("date"), f"{base}/provenance/date")
-            + _td_text(prov.get("textgym_version"), f"{base}/provenance/textgym_version")
+            + td_text(prov.get("date"), f"{base}/provenance/date")
+            + td_text(prov.get("textgym_version"), f"{base}/provenance/textgym_version")
             + command
             + f'<td data-derived="a file name"><a href="{escape(link)}">'
             + f'{escape(link.split("/")[-1])}</a></td>'
         )
     headers = [(h, h == "seed") for h in ("agent", "spec", "description", "git commit",
                "seed", "hardware", "date", "textgym", "command", "entry JSON")]
-    return "<h2 id=provenance>Provenance</h2>\n" + _table("provenance-table", headers, rows)
+    return "<h2 id=provenance>Provenance</h2>\n" + table("provenance-table", headers, rows)
+
+#: Spec prefixes of agents that were trained (and so may have a learning curve).
+TRAINED = ("ppo:", "hf:", "openai:")
 
 
-def _curves_section(curves: list[dict[str, Any]], figures: list) -> str:
-    if not curves:
-        return ('<h2 id=curves>Learning curves</h2><p class="muted">no trained entry on this '
-                "board has a recorded curve (curves.json next to leaderboard.json)</p>")
-    figures.append(curves_figure("fig-curves", curves))
+def _curves_section(board, curves: list[dict[str, Any]], figures: list) -> str:
+    """The curves chart, where each came from, and the trained entries without one."""
+    with_curve = {c["agent"] for c in curves}
+    missing = [
+        e["agent"]["name"] for e in board.get("entries") or ()
+        if str(e["agent"].get("spec", "")).startswith(TRAINED)
+        and e["agent"]["name"] not in with_curve
+    ]
     notes = "".join(
         f"<li>{escape(c['label'])} ({escape(c['agent'])}): {len(c['points'])} points from "
         f"<code>{escape(str(c['source']))}</code></li>" for c in curves)
-    return ('<h2 id=curves>Learning curves</h2><div class="chart" id="fig-curves"></div>'
-            f'<ul class="muted">{notes}</ul>')
+    notes += "".join(
+        f"<li>{escape(name)}: no curve recorded; add one with <code>textgym leaderboard html "
+        f"--curve {escape(name)}=RUN/ppo/metrics.jsonl</code></li>" for name in missing)
+    chart = ""
+    if curves:
+        figures.append(curves_figure("fig-curves", curves))
+        chart = '<div class="chart" id="fig-curves"></div>'
+    elif not missing:
+        notes = "<li>no trained entry on this board</li>"
+    return f'<h2 id=curves>Learning curves</h2>{chart}<ul class="muted">{notes}</ul>'
 
 
 def _script_json(value: Any, element_id: str) -> str:
@@ -329,7 +308,7 @@ def build_page(
     envs = list(board.get("envs") or ())
     body = [_ranking(board, idx)]
     body += [_env_section(n, env, idx, figures) for n, env in enumerate(envs)]
-    body += [_curves_section(curves, figures), _provenance(board, idx)]
+    body += [_curves_section(board, curves, figures), _provenance(board, idx)]
     prov = board.get("provenance") or {}
     nav = "".join(f'<a href="#env-{n}">{escape(e["env"])}</a>' for n, e in enumerate(envs))
     source = (f'<a href="{escape(board_href)}">leaderboard.json</a>' if board_href

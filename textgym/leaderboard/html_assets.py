@@ -40,7 +40,9 @@ th[aria-sort=descending]::after{content:" \\25BC"}
 .charts{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 code{font-size:.85rem;word-break:break-all}
 #provenance-table{font-size:.8rem}
-#provenance-table td:nth-child(9){min-width:22rem}
+#provenance-table td:nth-child(6){min-width:13rem}
+#provenance-table td:nth-child(9){min-width:20rem}
+#provenance-table td:nth-child(4) code{white-space:nowrap}
 """
 
 JS = r"""

@@ -177,16 +177,31 @@ def curves_figure(fig_id: str, curves: Sequence[Mapping[str, Any]]) -> dict[str,
         "learning curves (rollouts during training)", "iteration", "success rate / reward")}
 
 
-def record_curve(board_path: str | Path, agent: str, metrics_jsonl: str | Path) -> Path:
+def record_curve(
+    board_path: str | Path,
+    agent: str,
+    metrics_jsonl: str | Path,
+    *,
+    fingerprint: str | None = None,
+) -> Path:
     """Put ``agent``'s learning curve, read from its PPO run's ``metrics.jsonl``, in the
     curves.json beside the board (replacing that agent's earlier curve). The board must
-    have an entry of that name: a curve belongs to an agent on the board."""
+    have an entry of that name: a curve belongs to an agent on the board. ``fingerprint``
+    is the run's model fingerprint (as the leaderboard runner computes it); where both it
+    and the entry's are known they must agree, so a curve of a retrained model that only
+    shares the path is refused."""
     board_path = Path(board_path)
     folder = board_path if board_path.is_dir() else board_path.parent
     board = json.loads((folder / "leaderboard.json").read_text())
-    names = [e["agent"]["name"] for e in board.get("entries") or ()]
-    if agent not in names:
-        raise ValueError(f"no entry named {agent!r} on {folder}; it has {names}")
+    entries = {e["agent"]["name"]: e for e in board.get("entries") or ()}
+    if agent not in entries:
+        raise ValueError(f"no entry named {agent!r} on {folder}; it has {sorted(entries)}")
+    evaluated = entries[agent]["agent"].get("fingerprint")
+    if fingerprint and evaluated and fingerprint != evaluated:
+        raise ValueError(
+            f"{metrics_jsonl} belongs to a model with fingerprint {fingerprint[:12]}, not the "
+            f"one {agent!r} was evaluated with ({evaluated[:12]}): a retrained model's curve"
+        )
     points = curve_from_metrics(metrics_jsonl)
     if not points:
         raise ValueError(f"{metrics_jsonl} has no iterations")
@@ -197,6 +212,7 @@ def record_curve(board_path: str | Path, agent: str, metrics_jsonl: str | Path) 
         "agent": agent,
         "label": agent,
         "source": Path(metrics_jsonl).as_posix(),
+        "fingerprint": fingerprint,
         "note": "rollouts sampled during training (temperature 1), not test-split scores",
         "points": points,
     })
