@@ -355,6 +355,8 @@ def write_site(
     board_path = Path(board_path)
     if board_path.is_dir():
         board_path = board_path / "leaderboard.json"
+    if not board_path.is_file():
+        raise FileNotFoundError(f"no board at {board_path} (a folder with leaderboard.json)")
     board = json.loads(board_path.read_text())
     if curves_path is None and (board_path.parent / "curves.json").is_file():
         curves_path = board_path.parent / "curves.json"
