@@ -61,17 +61,6 @@ def _standings(board: Mapping[str, Any], standings: Mapping[str, Any] | None):
     return compute_standings(board) if standings is None else standings
 
 
-def _headline(entry: Mapping[str, Any], env: Mapping[str, Any], tier: str | None = None):
-    """The headline value of ``entry`` on ``env``'s column ``tier`` (None: continuity)."""
-    cell = cell_of(entry, env["env"], tier)
-    metric = env["metric"] if tier is None else _column(env, tier)["metric"]
-    return None if cell is None else float(cell["metrics"][metric])
-
-
-def _column(env: Mapping[str, Any], tier: str | None) -> Mapping[str, Any]:
-    return dict(columns(env))[tier]
-
-
 def ranked_entries(
     board: Mapping[str, Any], standings: Mapping[str, Any] | None = None
 ) -> list[Mapping[str, Any]]:
