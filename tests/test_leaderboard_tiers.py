@@ -142,7 +142,7 @@ def test_a_pinned_kwarg_drops_the_tiers_that_set_it():
 @pytest.fixture(scope="module")
 def tiered():
     """An oracle entry on the calculator: its default config and four tiers."""
-    return runner.evaluate_agent("oracle", [CALC], episodes=EPISODES, progress=False)
+    return runner.evaluate_agent("oracle", [CALC], episodes=EPISODES, progress=False, tiers=True)
 
 
 def test_a_tier_cell_is_checked_against_its_own_split(tiered):
@@ -274,3 +274,14 @@ def test_no_tiers_scores_default_configs_only_and_a_folder_keeps_its_choice(tmp_
     assert "| level-" not in capsys.readouterr().out
     assert main(argv) == 2  # the same folder with tiers: refused, with what to do
     assert "tiers=False; use another --out" in capsys.readouterr().err
+
+
+def test_tiers_on_a_pinned_level_are_left_out_and_the_rest_reuse_their_cells(tmp_path):
+    cells = tmp_path / "cells"
+    kw = {"episodes": 2, "cells_dir": cells, "progress": False, "tiers": True}
+    first = runner.evaluate_agent("oracle", [CALC], **kw)
+    assert len(first["results"]) == 5 and (cells / "oracle" / f"{CALC}@level-2.json").is_file()
+    pinned = runner.evaluate_agent("oracle", [CALC], env_kwargs={"level": 1}, **kw)
+    assert [c.get("tier") for c in pinned["results"]] == [None]  # the level is pinned
+    again = runner.evaluate_agent("oracle", [CALC], **kw)
+    assert again["results"][1:] == first["results"][1:]  # tier cells reused as saved

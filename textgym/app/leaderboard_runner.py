@@ -77,10 +77,11 @@ def evaluate_agent(
     env_infos: EnvInfos | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     base_url: str | None = None,
-    tiers: bool = True,
+    tiers: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate one agent spec on each env's test split, and each of its difficulty
-    tiers' (unless ``tiers`` is False), and return its entry (the submission format).
+    """Evaluate one agent spec on each env's test split (and each of its difficulty
+    tiers' with ``tiers=True``, as ``textgym leaderboard submit`` does) and return its
+    entry (the submission format).
 
     Args:
         spec: ``random``, ``oracle``, ``ppo:PATH``, ``hf:PATH``, ``openai:MODEL`` or
@@ -95,7 +96,9 @@ def evaluate_agent(
             part of its cells' key, since one model name at two endpoints may be two
             models.
         tiers: also evaluate each env's difficulty tiers (a tier setting a kwarg that
-            ``env_kwargs`` pins is left out); with ``env_infos``, theirs decides.
+            ``env_kwargs`` pins is left out); with ``env_infos``, theirs decides. Off by
+            default so library callers keep one cell per env, as before tiers; an entry
+            without tier cells still merges (its tiers show ``-``).
     """
     check_episodes(episodes)
     env_ids = list(env_ids or registered_env_ids())
