@@ -16,15 +16,15 @@ a learned reward"), so this measures the documented sequence:
 3. ``train_ppo --reward-model RM --lora-rank 8``: the update never sees the task's reward.
 
 The env's own verdict is measured beside the learned reward, before and after PPO, on
-held-out items (validation: train items 0..199 while choosing settings; the fixed test
-split once, with ``--report-test``), and per iteration on the rollouts, so reward hacking
-would show as the two diverging.
+held-out items, and per iteration on the rollouts, so reward hacking would show as the two
+diverging: on validation items (train items 0..99; the reward model's pairs start at item
+10,000), where settings are chosen, and once on the fixed test split.
 
-    .venv/bin/python benchmarks/rlhf_pipeline.py --validation      # choose settings
-    .venv/bin/python benchmarks/rlhf_pipeline.py                   # test split, ~25 min
-    .venv/bin/python benchmarks/rlhf_pipeline.py --env calculator --quick   # smoke run
+    .venv/bin/python benchmarks/rlhf_pipeline.py            # both envs
+    .venv/bin/python benchmarks/rlhf_pipeline.py --env sentiment --reuse   # keep SFT, RM
+    .venv/bin/python benchmarks/rlhf_pipeline.py --env calculator --quick  # smoke run
 
-Writes benchmarks/results/rlhf_pipeline[_validation].json, .md and .png.
+Writes benchmarks/results/rlhf_pipeline.json, .md and .png.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ import textgym
 from textgym.agents import OracleAgent, PolicyAgent, PPOConfig, SFTConfig
 from textgym.agents.lora import LoraSettings
 from textgym.agents.reward_model import (
-    LearnedReward,
     PreferencePair,
     RewardConfig,
     RewardModel,
@@ -78,13 +77,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sft_env_kwargs": {"oracle_tool_rate": 0.3},
         "reward": {"with_transcript": True, "steps": 600, "batch_size": 32},
         "min_margin": 0.0,
+        "pairs": {"items": 300, "held_out": 100, "samples": 4},
         "ppo": {
             "advantage": "grpo",
             "group_size": 4,
             "learning_rate": 1e-3,
-            "mini_batch_size": 16,
+            # One optimizer step per epoch: LoRA's small ops made four a slow iteration.
+            "mini_batch_size": 64,
         },
-        "iterations": 60,
+        "iterations": 30,
     },
     "sentiment": {
         "env_id": "TextEnv-Sentiment-v0",
@@ -94,43 +95,48 @@ PRESETS: dict[str, dict[str, Any]] = {
         "reward": {"steps": 600, "batch_size": 32},
         # Classifier scores are continuous: pairs of nearly equal reviews are noise.
         "min_margin": 0.3,
-        "ppo": {"max_new_tokens": 96, "learning_rate": 1e-3, **_RLOO_KL_IN_LOSS},
-        "iterations": 60,
+        # The policy's episodes are sampled one at a time; 96-token reviews cost more.
+        "pairs": {"items": 150, "held_out": 60, "samples": 2},
+        "ppo": {
+            "max_new_tokens": 96,
+            "learning_rate": 1e-3,
+            "mini_batch_size": 64,
+            **_RLOO_KL_IN_LOSS,
+        },
+        "iterations": 30,
     },
 }
 
 
 def measure(env_id: str, policy_dir: Path, rm_dir: Path, split: str, episodes: int) -> dict:
     """Greedy and sampled: the task's success and mean reward (the env's own verdict) and
-    the learned reward of the same episodes, on ``episodes`` items of ``split``."""
+    the learned reward of the same episodes (what LearnedReward pays: tanh of the model's
+    normalized score of the answer or transcript), on ``episodes`` items of ``split``."""
     out = {}
     rm = RewardModel.from_pretrained(rm_dir)
     for mode, temperature in (("greedy", 0.0), ("sampled", 1.0)):
-        env = LearnedReward(gym.make(env_id), rm)
+        env = gym.make(env_id)
         agent = PolicyAgent(env, str(policy_dir), temperature=temperature, seed=0)
         result = textgym.evaluate(
             env, agent, split=split, episodes=episodes, seed=0, progress=False
         )
-        learned = [e.reward for e in result.episodes]
-        # The same seeds on the plain env replay the same episodes with the task's reward.
-        plain = gym.make(env_id)
-        truth = textgym.evaluate(
-            plain,
-            PolicyAgent(plain, str(policy_dir), temperature=temperature, seed=0),
-            split=split,
-            episodes=episodes,
-            seed=0,
-            progress=False,
-        )
+        texts = []
+        for episode in result.episodes:
+            question = env.unwrapped.task.item(split, episode.index).question
+            if rm.config.with_transcript:
+                tokenizer = env_spec(env).tokenizer
+                answer = transcript_text(tokenizer, episode.tokens, episode.prompt_length)
+            else:
+                answer = episode.answer or ""
+            texts.append(rm.text_of(question, answer))
+        learned = np.tanh(rm.normalized(texts))
         out[mode] = {
-            "true_success": truth.success_rate,
-            "true_mean_reward": truth.mean_reward,
+            "true_success": result.success_rate,
+            "true_mean_reward": result.mean_reward,
             "learned_reward": float(np.mean(learned)),
-            "tool_call_rate": truth.tool_call_rate,
-            "same_episodes": result.success_rate == truth.success_rate,
+            "tool_call_rate": result.tool_call_rate,
         }
         env.close()
-        plain.close()
     return out
 
 
@@ -155,50 +161,57 @@ def off_by_one(env_id: str, rm_dir: Path, items: range) -> float | None:
     return pairwise_accuracy(rm, pairs) if pairs else None
 
 
+def _stage_done(path: Path, reuse: bool) -> bool:
+    return reuse and path.exists()
+
+
 def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     preset = PRESETS[name]
     env_id = preset["env_id"]
-    folder = RUNS / (name + ("_validation" if args.validation else ""))
+    folder = RUNS / name
     quick = args.quick
-    split, episodes = ("train", 200) if args.validation else ("test", 200)
-    if quick:
-        episodes = 20
-    minutes: dict[str, float] = {}
+    minutes: dict[str, float | None] = {}
 
     t0 = time.perf_counter()
     sft_config = SFTConfig(**{**preset["sft"], **({"steps": 20} if quick else {})})
-    sft_dir = train_sft(
-        env_id,
-        folder / "sft",
-        sft_config,
-        env_kwargs=preset["sft_env_kwargs"],
-        arch=preset["arch"],
-        overwrite=True,
-        progress=False,
-    )
-    minutes["sft"] = (time.perf_counter() - t0) / 60
+    sft_dir = folder / "sft" / "policy"
+    if _stage_done(sft_dir, args.reuse):
+        minutes["sft"] = None  # reused from an earlier run of this script
+    else:
+        train_sft(
+            env_id,
+            folder / "sft",
+            sft_config,
+            env_kwargs=preset["sft_env_kwargs"],
+            arch=preset["arch"],
+            overwrite=True,
+            progress=False,
+        )
+        minutes["sft"] = (time.perf_counter() - t0) / 60
 
     t0 = time.perf_counter()
     reward_config = RewardConfig(**{**preset["reward"], **({"steps": 20} if quick else {})})
-    rm_dir, _ = train_reward(
-        env_id,
-        folder / "rm",
-        reward_config,
-        items=20 if quick else 300,
-        held_out=10 if quick else 100,
-        first_item=10_000,
-        policy=sft_dir,
-        samples=4,
-        min_margin=preset["min_margin"],
-        overwrite=True,
-        progress=False,
-    )
-    minutes["reward_model"] = (time.perf_counter() - t0) / 60
+    rm_dir = folder / "rm"
+    if _stage_done(rm_dir / "reward_log.json", args.reuse):
+        minutes["reward_model"] = None
+    else:
+        train_reward(
+            env_id,
+            rm_dir,
+            reward_config,
+            items=20 if quick else preset["pairs"]["items"],
+            held_out=10 if quick else preset["pairs"]["held_out"],
+            first_item=10_000,
+            policy=sft_dir,
+            samples=preset["pairs"]["samples"],
+            min_margin=preset["min_margin"],
+            overwrite=True,
+            progress=False,
+        )
+        minutes["reward_model"] = (time.perf_counter() - t0) / 60
     log = json.loads((rm_dir / "reward_log.json").read_text())
-    print(f"{name}: reward model {log['held_out_hard_accuracy']}", flush=True)
+    print(f"{name}: reward model, hard negatives {log['held_out_hard_accuracy']}", flush=True)
 
-    before = measure(env_id, sft_dir, rm_dir, split, episodes)
-    print(f"{name}: before {before}", flush=True)
     t0 = time.perf_counter()
     config = PPOConfig(
         episodes_per_iteration=16 if quick else 64,
@@ -218,24 +231,31 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
         progress=False,
     )
     minutes["ppo"] = (time.perf_counter() - t0) / 60
-    after = measure(env_id, folder / "ppo" / "policy", rm_dir, split, episodes)
-    print(f"{name}: after {after}", flush=True)
+    # Validation items choose settings; the test split is read once, at the end.
+    splits = {"validation": ("train", 10 if quick else 100), "test": ("test", 20 if quick else 200)}
+    measured = {}
+    for label, (split, episodes) in splits.items():
+        measured[label] = {
+            "items": episodes,
+            "before": measure(env_id, sft_dir, rm_dir, split, episodes),
+            "after": measure(env_id, folder / "ppo" / "policy", rm_dir, split, episodes),
+        }
+        print(f"{name} {label}: {measured[label]}", flush=True)
     return {
         "env": env_id,
         "arch": preset["arch"],
-        "measured_on": f"{split} split, {episodes} items",
         "sft": {"config": sft_config.__dict__, "env_kwargs": preset["sft_env_kwargs"]},
         "reward_model": {
             "config": reward_config.__dict__,
             "min_margin": preset["min_margin"],
+            "pairs": preset["pairs"],
             **{k: log[k] for k in log if k.startswith(("train_", "held_out"))},
-            "off_by_one_accuracy": off_by_one(env_id, rm_dir, range(11_000, 11_100))
-            if not quick
-            else None,
+            "off_by_one_accuracy": None
+            if quick
+            else off_by_one(env_id, rm_dir, range(11_000, 11_100)),
         },
         "ppo": {"config": config.to_dict(), "lora_rank": 8},
-        "before": before,
-        "after": after,
+        **measured,
         "curve": [
             {
                 "iteration": i + 1,
@@ -245,7 +265,7 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
             }
             for i, r in enumerate(rows)
         ],
-        "minutes": {k: round(v, 2) for k, v in minutes.items()},
+        "minutes": {k: None if v is None else round(v, 2) for k, v in minutes.items()},
     }
 
 
@@ -282,7 +302,7 @@ def table(results: dict[str, Any]) -> str:
             continue
         r = results[name]
         for mode in ("greedy", "sampled"):
-            b, a = r["before"][mode], r["after"][mode]
+            b, a = r["test"]["before"][mode], r["test"]["after"][mode]
             lines.append(
                 f"| {name} | {mode} | {b['true_success']:.1%} → {a['true_success']:.1%} "
                 f"| {b['true_mean_reward']:.3f} → {a['true_mean_reward']:.3f} "
@@ -306,15 +326,18 @@ def main(argv=None) -> int:
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--env", choices=[*PRESETS, "all"], default="all")
-    parser.add_argument("--validation", action="store_true", help="train items 0..199")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the SFT policy and reward model of an earlier run in runs/rlhf/ENV",
+    )
     parser.add_argument("--iterations", type=int, help="PPO iterations (default: preset's)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of tiny sizes")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     started = time.perf_counter()
     names = list(PRESETS) if args.env == "all" else [args.env]
-    stem = "rlhf_pipeline" + ("_validation" if args.validation else "")
-    stem += "_quick" if args.quick else ""
+    stem = "rlhf_pipeline" + ("_quick" if args.quick else "")
     path = RESULTS / f"{stem}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     for name in names:
