@@ -232,7 +232,9 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     minutes["ppo"] = (time.perf_counter() - t0) / 60
     # Validation items choose settings; the test split is read once, at the end.
-    splits = {"validation": ("train", 10 if quick else 100), "test": ("test", 20 if quick else 200)}
+    splits = {"validation": ("train", 10 if quick else 100)}
+    if not args.no_test:
+        splits["test"] = ("test", 20 if quick else 200)
     measured = {}
     for label, (split, episodes) in splits.items():
         measured[label] = {
@@ -293,7 +295,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| env | mode | true success before → after | true mean reward before → after "
+        "| env | mode (items) | true success before → after | true mean reward before → after "
         "| learned reward before → after |",
         "|---|---|---|---|---|",
     ]
@@ -302,9 +304,10 @@ def table(results: dict[str, Any]) -> str:
             continue
         r = results[name]
         for mode in ("greedy", "sampled"):
-            b, a = r["test"]["before"][mode], r["test"]["after"][mode]
+            split = "test" if "test" in r else "validation"
+            b, a = r[split]["before"][mode], r[split]["after"][mode]
             lines.append(
-                f"| {name} | {mode} | {b['true_success']:.1%} → {a['true_success']:.1%} "
+                f"| {name} | {mode} ({split}) | {b['true_success']:.1%} → {a['true_success']:.1%} "
                 f"| {b['true_mean_reward']:.3f} → {a['true_mean_reward']:.3f} "
                 f"| {b['learned_reward']:.3f} → {a['learned_reward']:.3f} |"
             )
@@ -333,11 +336,22 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--iterations", type=int, help="PPO iterations (default: preset's)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of tiny sizes")
+    parser.add_argument(
+        "--no-test", action="store_true", help="validation items only (choosing settings)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads; 1 when another process shares the cores (two busy-waiting "
+        "thread pools on 2 cores made PPO iterations 15x slower)",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     names = list(PRESETS) if args.env == "all" else [args.env]
-    stem = "rlhf_pipeline" + ("_quick" if args.quick else "")
+    stem = "rlhf_pipeline" + ("_validation" if args.no_test else "")
+    stem += "_quick" if args.quick else ""
     path = RESULTS / f"{stem}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     for name in names:
