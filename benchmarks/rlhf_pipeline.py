@@ -271,6 +271,20 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def measure_test(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A finished run's SFT and PPO policies on the fixed test split (read once, after
+    the settings were chosen on validation items)."""
+    folder = RUNS / name
+    env_id = PRESETS[name]["env_id"]
+    test = {
+        "items": 200,
+        "before": measure(env_id, folder / "sft" / "policy", folder / "rm", "test", 200),
+        "after": measure(env_id, folder / "ppo" / "policy", folder / "rm", "test", 200),
+    }
+    print(f"{name} test: {test}", flush=True)
+    return {**record, "test": test}
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -340,6 +354,11 @@ def main(argv=None) -> int:
         "--no-test", action="store_true", help="validation items only (choosing settings)"
     )
     parser.add_argument(
+        "--test-only",
+        action="store_true",
+        help="measure the run recorded in rlhf_pipeline_validation.json on the test split",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=2,
@@ -354,8 +373,11 @@ def main(argv=None) -> int:
     stem += "_quick" if args.quick else ""
     path = RESULTS / f"{stem}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
+    if args.test_only:
+        chosen = json.loads((RESULTS / "rlhf_pipeline_validation.json").read_text())
+        names = [n for n in names if n in chosen]
     for name in names:
-        results[name] = run(name, args)
+        results[name] = measure_test(name, chosen[name]) if args.test_only else run(name, args)
         results["machine"] = machine()
         path.write_text(json.dumps(results, indent=2))  # each env's result kept as it lands
     results["wall_minutes_last_run"] = round((time.perf_counter() - started) / 60, 2)
