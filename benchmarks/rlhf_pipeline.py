@@ -135,6 +135,9 @@ def measure(env_id: str, policy_dir: Path, rm_dir: Path, split: str, episodes: i
             "true_mean_reward": result.mean_reward,
             "learned_reward": float(np.mean(learned)),
             "tool_call_rate": result.tool_call_rate,
+            # One text written for every prompt would score 1/items here: the collapse a
+            # learned reward invites.
+            "unique_answers": len({e.answer for e in result.episodes}) / len(result.episodes),
         }
         env.close()
     return out
