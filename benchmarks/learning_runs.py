@@ -32,6 +32,17 @@ from textgym.text_metrics import degeneration_metrics
 
 VALIDATION_ITEMS = 200
 
+#: The KL as a per-token mean in the loss (GRPO's form), beta 0.1, RLOO in groups of 4:
+#: the free-text presets (sentiment, detox; the RLHF pipeline's sentiment).
+KL_IN_LOSS_RLOO = {
+    "kl_penalty": "loss",
+    "kl_estimator": "k3",
+    "init_kl_coef": 0.1,
+    "advantage": "rloo",
+    "group_size": 4,
+    "advantage_norm": "scale",
+}
+
 
 @dataclass
 class Curve:

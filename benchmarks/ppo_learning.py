@@ -44,7 +44,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from learning_runs import machine, scores
+from learning_runs import KL_IN_LOSS_RLOO, machine, scores
 
 import textgym
 from textgym.agents import PolicyAgent, PPOConfig, SFTConfig
@@ -56,17 +56,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 #: The critic-free setting of the calculator levels (calculator_levels.py).
 _GROUPED = {"advantage": "rloo", "group_size": 4, "learning_rate": 3e-5}
-
-#: The KL as a per-token mean in the loss (GRPO's form), beta 0.1, RLOO in groups of 4:
-#: the free-text presets (sentiment, detox).
-_KL_IN_LOSS_RLOO = {
-    "kl_penalty": "loss",
-    "kl_estimator": "k3",
-    "init_kl_coef": 0.1,
-    "advantage": "rloo",
-    "group_size": 4,
-    "advantage_norm": "scale",
-}
 
 #: Per-env settings. ``sft_env_kwargs`` configure the env the demonstrations come from.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -137,7 +126,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # groups of 4: the summed KL in the reward paid for brevity and collapsed the
         # reviews (unique answers kept 11% / 66%); this keeps 51% / 98.5% at a sampled
         # reward of 0.75 (validation, ppo_learning_sentiment_sweep.md).
-        "ppo": {"max_new_tokens": 96, **_KL_IN_LOSS_RLOO},
+        "ppo": {"max_new_tokens": 96, **KL_IN_LOSS_RLOO},
     },
     # Detox: SFT on demonstrations that insult on half of the prompts
     # (oracle_toxic_rate=0.5), then PPO toward 1 - P(offensive); the sentiment preset's
@@ -149,7 +138,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "demonstrations": 2000,
         "sft_env_kwargs": {"oracle_toxic_rate": 0.5},
         "iterations": 60,
-        "ppo": {"max_new_tokens": 128, **_KL_IN_LOSS_RLOO},
+        "ppo": {"max_new_tokens": 128, **KL_IN_LOSS_RLOO},
     },
     "sentiment-t5": {
         "env_id": "TextEnv-Sentiment-v0",

@@ -39,7 +39,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from learning_runs import machine
+from learning_runs import KL_IN_LOSS_RLOO, machine
 
 import textgym
 from textgym.agents import OracleAgent, PolicyAgent, PPOConfig, SFTConfig
@@ -58,15 +58,6 @@ from textgym.rollout import run_episode
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = Path("runs/rlhf")
-
-_RLOO_KL_IN_LOSS = {
-    "kl_penalty": "loss",
-    "kl_estimator": "k3",
-    "init_kl_coef": 0.1,
-    "advantage": "rloo",
-    "group_size": 4,
-    "advantage_norm": "scale",
-}
 
 #: Per-env settings, chosen on validation items (see the results' _validation files).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -101,7 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "max_new_tokens": 96,
             "learning_rate": 1e-3,
             "mini_batch_size": 64,
-            **_RLOO_KL_IN_LOSS,
+            **KL_IN_LOSS_RLOO,
         },
         "iterations": 30,
     },
