@@ -58,7 +58,19 @@ def main(argv=None) -> int:
     parser.add_argument("--with-transcript", action="store_true")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--candidates",
+        nargs="+",
+        metavar="LAYERS,WIDTH,STEPS,LR",
+        help="settings to compare (default: the list in this file)",
+    )
     args = parser.parse_args(argv)
+    candidates = CANDIDATES
+    if args.candidates:
+        candidates = [
+            (int(layers), int(width), int(steps), float(lr))
+            for layers, width, steps, lr in (c.split(",") for c in args.candidates)
+        ]
     torch.set_num_threads(args.threads)
 
     train, _, header = load_pairs(args.pairs, args.env, args.with_transcript)
@@ -66,7 +78,7 @@ def main(argv=None) -> int:
     val = [p for p in train if validation_prompt(p.prompt)]
     print(f"{len(fit)} fit pairs, {len(val)} validation ({sum(p.hard for p in val)} hard)")
     rows = []
-    for n_layer, n_embd, steps, lr in CANDIDATES:
+    for n_layer, n_embd, steps, lr in candidates:
         config = RewardConfig(
             steps=steps,
             batch_size=args.batch_size,
@@ -89,6 +101,11 @@ def main(argv=None) -> int:
         }
         print(row, flush=True)
         rows.append(row)
+        write(args, header, fit, val, rows)  # each candidate kept as it lands
+    return 0
+
+
+def write(args, header, fit, val, rows) -> None:
     record = {
         "env": args.env,
         "pairs": {k: header.get(k) for k in ("policy", "samples", "min_margin", "train_items")},
@@ -116,7 +133,6 @@ def main(argv=None) -> int:
             f"{r['minutes']} |"
         )
     (RESULTS / f"reward_model_tuning_{args.name}.md").write_text("\n".join(lines) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

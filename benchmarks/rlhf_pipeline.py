@@ -33,6 +33,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,14 @@ from textgym.agents.reward_model import (
     transcript_text,
 )
 from textgym.agents.train import train_ppo, train_sft
-from textgym.agents.train_reward import train_reward
+from textgym.agents.train_reward import PAIRS_FILE, train_reward
 from textgym.env_spec import env_spec
 from textgym.rollout import run_episode
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = Path("runs/rlhf")
+#: Pairs are drawn from train items from here on, away from SFT's and validation's.
+FIRST_PAIR_ITEM = 10_000
 
 #: Per-env settings, chosen on validation items (see the results' _validation files).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -159,6 +162,22 @@ def _stage_done(path: Path, reuse: bool) -> bool:
     return reuse and path.exists()
 
 
+def _kept_rm(
+    rm_dir: Path, reuse: bool, config: RewardConfig, pair_settings: dict[str, Any]
+) -> str | None:
+    """With ``--reuse``: "model" when the earlier reward model was trained with this
+    config on pairs made this way, "pairs" when only its pairs can be kept, else None."""
+    if not reuse or not (rm_dir / PAIRS_FILE).exists():
+        return None
+    with open(rm_dir / PAIRS_FILE) as pairs:
+        header = json.loads(pairs.readline())
+    if any(header.get(k) != v for k, v in pair_settings.items()):
+        return None
+    log_file = rm_dir / "reward_log.json"
+    log = json.loads(log_file.read_text()) if log_file.exists() else {}
+    return "model" if log.get("config") == asdict(config) else "pairs"
+
+
 def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     preset = PRESETS[name]
     env_id = preset["env_id"]
@@ -186,19 +205,32 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     reward_config = RewardConfig(**{**preset["reward"], **({"steps": 20} if quick else {})})
     rm_dir = folder / "rm"
-    if _stage_done(rm_dir / "reward_log.json", args.reuse):
+    items = 20 if quick else preset["pairs"]["items"]
+    held_out = 10 if quick else preset["pairs"]["held_out"]
+    pair_settings = {
+        "policy": str(sft_dir),
+        "samples": preset["pairs"]["samples"],
+        "min_margin": preset["min_margin"],
+        "train_items": [FIRST_PAIR_ITEM, FIRST_PAIR_ITEM + items],
+        "held_out_items": [FIRST_PAIR_ITEM + items, FIRST_PAIR_ITEM + items + held_out],
+    }
+    kept = _kept_rm(rm_dir, args.reuse, reward_config, pair_settings)
+    if kept == "model":
         minutes["reward_model"] = None
     else:
         train_reward(
             env_id,
             rm_dir,
             reward_config,
-            items=20 if quick else preset["pairs"]["items"],
-            held_out=10 if quick else preset["pairs"]["held_out"],
-            first_item=10_000,
+            items=items,
+            held_out=held_out,
+            first_item=FIRST_PAIR_ITEM,
             policy=sft_dir,
             samples=preset["pairs"]["samples"],
             min_margin=preset["min_margin"],
+            # Playing the items is the slow part: a new model setting trains on the
+            # pairs of the earlier run when they were made the same way.
+            pairs=rm_dir if kept == "pairs" else None,
             overwrite=True,
             progress=False,
         )

@@ -130,6 +130,26 @@ def timed_trl(policy, config: PPOConfig, curve: Curve, minutes: float, eval_ever
     return budget.trained(), trainer.state.global_step
 
 
+def save_policies(folder: Path, policies: dict, config: PPOConfig, args) -> None:
+    """Each policy in ``folder/NAME/policy`` with the ``run.json`` the leaderboard reads
+    (what trained it, from which start, with which settings)."""
+    command = "benchmarks/trl_vs_textgym.py " + " ".join(sys.argv[1:])
+    for name, policy in policies.items():
+        policy.save_pretrained(folder / name / "policy")
+        run = {
+            "kind": {"sft": "sft", "textgym": "ppo", "trl": "trl-grpo"}[name],
+            "env": ENV_ID,
+            "env_kwargs": SOURCE if name == "sft" else {},
+            "init": None if name == "sft" else str(folder / "sft" / "policy"),
+            "arch": args.arch,
+            "config": {"steps": args.sft_steps}
+            if name == "sft"
+            else {**config.to_dict(), "training_minutes": args.minutes},
+            "command": command,
+        }
+        (folder / name / "run.json").write_text(json.dumps(run, indent=2))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -141,6 +161,13 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-every", type=int, default=5, help="iterations/steps per point")
     parser.add_argument("--val-episodes", type=int, default=100)
     parser.add_argument("--no-test", action="store_true", help="validation only")
+    parser.add_argument(
+        "--save",
+        default=None,
+        metavar="DIR",
+        help="keep the three policies as DIR/{sft,textgym,trl}/policy with a run.json each "
+        "(the leaderboard's trained entries)",
+    )
     # Llama: TRL runs its forward on [left-padded prompts | completions] with positions
     # counted from the padded batch's first column. Rotary positions are relative, so the
     # shift changes nothing; GPT-2's learnt absolute ones would be shifted, and a wide batch
@@ -206,6 +233,13 @@ def main(argv=None) -> int:
             name: test_split(env, policy)
             for name, policy in (("sft", start), ("textgym", textgym_policy), ("trl", trl_policy))
         }
+    if args.save:
+        save_policies(
+            Path(args.save),
+            {"sft": start, "textgym": textgym_policy, "trl": trl_policy},
+            config,
+            args,
+        )
     result["wall_minutes"] = round((time.perf_counter() - started) / 60, 2)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "trl_vs_textgym.json").write_text(json.dumps(result, indent=2))

@@ -6,14 +6,18 @@ from __future__ import annotations
 import copy
 import json
 import re
+from html import escape
 
 import gymnasium as gym
 import pytest
 
 import textgym
 from textgym import leaderboard as lb
+from textgym.agents import SFTConfig
+from textgym.agents.train import train_sft
 from textgym.app import leaderboard_runner as runner
 from textgym.app.cli import main
+from textgym.leaderboard.html import write_site
 from textgym.leaderboard.records import cell_from_result, env_info
 from textgym.leaderboard.report import fmt
 from textgym.leaderboard.standings import cell_of
@@ -606,3 +610,42 @@ def test_a_board_records_its_env_kwargs_and_keeps_them(tmp_path):
     (plain / "leaderboard.json").write_text(json.dumps(old))
     board = runner.run_board(["oracle"], plain, env_ids=[CALC], episodes=3, progress=False)
     assert [e["agent"]["name"] for e in board["entries"]] == ["random", "oracle"]
+
+
+def test_a_trained_entry_records_how_it_was_made_and_trained(tmp_path):
+    """Provenance of a trained entry: the submit command line, the trainer's command given
+    with --trained-by, and the settings the model's run folder recorded."""
+    train_sft(CALC, tmp_path / "sft", SFTConfig(steps=2), progress=False)
+    out = tmp_path / "entry.json"
+    trainer = "textgym train sft --env TextEnv-Calculator-v0 --steps 2 --out sft"
+    args = ["leaderboard", "submit", "--agent", f"ppo:{tmp_path / 'sft'}", "--name", "tiny",
+            "--envs", CALC, "--episodes", "2", "--no-tiers", "--trained-by", trainer,
+            "-o", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    entry = json.loads(out.read_text())
+    made = entry["provenance"]
+    assert made["command"].startswith("textgym leaderboard submit --agent ppo:")
+    assert made["training"]["command"] == trainer
+    assert made["training"]["run"]["kind"] == "sft"
+    assert made["training"]["run"]["env"] == CALC
+    assert main(["leaderboard", "validate", str(out), "--episodes", "2"]) == 0
+
+    # Without --trained-by the run's settings are still kept; a random agent has none.
+    again = runner.evaluate_agent(f"ppo:{tmp_path / 'sft'}", [CALC], episodes=1, progress=False)
+    assert again["provenance"]["training"] == {"command": None, "run": made["training"]["run"]}
+    assert (
+        "training"
+        not in runner.evaluate_agent("random", [CALC], episodes=1, progress=False)["provenance"]
+    )
+    broken = json.loads(out.read_text())
+    broken["provenance"]["training"] = {"command": 3, "run": None}
+    with pytest.raises(lb.InvalidEntry, match="command"):
+        lb.validate_entry(broken, episodes=2)
+
+    board = tmp_path / "board"
+    runner.run_board(
+        ["random"], board, env_ids=[CALC], episodes=2, progress=False, chart=False, tiers=False
+    )
+    assert main(["leaderboard", "merge", str(out), "--out", str(board), "--no-chart"]) == 0
+    page = write_site(board, tmp_path / "site").read_text()
+    assert escape(trainer) in page and "sft on TextEnv-Calculator-v0" in page

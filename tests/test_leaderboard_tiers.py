@@ -16,6 +16,7 @@ import pytest
 from textgym import leaderboard as lb
 from textgym.app import leaderboard_runner as runner
 from textgym.app.cli import main
+from textgym.leaderboard.standings import headroom
 from textgym.leaderboard.stats import (
     bootstrap_mean,
     bootstrap_score,
@@ -285,3 +286,36 @@ def test_tiers_on_a_pinned_level_are_left_out_and_the_rest_reuse_their_cells(tmp
     assert [c.get("tier") for c in pinned["results"]] == [None]  # the level is pinned
     again = runner.evaluate_agent("oracle", [CALC], **kw)
     assert again["results"][1:] == first["results"][1:]  # tier cells reused as saved
+
+
+def test_headroom_places_the_best_trained_entry_between_random_and_the_oracle():
+    specs = {"random": "random", "oracle": "oracle", "a": "ppo:runs/a", "b": "hf:b", "c": "ppo:c"}
+    board = {
+        "envs": [
+            {"env": "E-v0", "metric": "success_rate", "tiers": [{"tier": "hard"}]},
+            {"env": "F-v0", "metric": "mean_reward", "tiers": []},
+            {"env": "G-v0", "metric": "success_rate", "tiers": []},
+        ],
+        "entries": [{"agent": {"name": n, "spec": s}} for n, s in specs.items()],
+    }
+    values = {
+        ("E-v0", None): {"random": 0.0, "oracle": 1.0, "a": 0.4, "b": 0.7},
+        ("E-v0", "hard"): {"random": 0.0, "oracle": 1.0, "a": 0.0},
+        ("F-v0", None): {"random": 0.0, "oracle": 0.9, "c": 0.95},
+        ("G-v0", None): {"random": 0.0, "oracle": 1.0},
+    }
+    standings = {
+        "cells": [
+            {"agent": agent, "env": env, "tier": tier, "value": value}
+            for (env, tier), row in values.items()
+            for agent, value in row.items()
+        ]
+    }
+    rows = {(r["env"], r["tier"]): r for r in headroom(board, standings)}
+    assert rows["E-v0", None]["best_trained"] == "b" and rows["E-v0", None]["verdict"] == "between"
+    assert rows["E-v0", "hard"]["verdict"] == "at or below random"
+    assert rows["F-v0", None]["verdict"] == "above oracle"
+    assert rows["G-v0", None] == {
+        "env": "G-v0", "tier": None, "random": 0.0, "oracle": 1.0,
+        "best_trained": None, "value": None, "verdict": "no trained entry",
+    }  # fmt: skip

@@ -20,7 +20,7 @@ from textgym.agents.reward_model import (
 )
 from textgym.agents.run_folder import RunFolderError
 from textgym.agents.train import train_ppo, train_sft
-from textgym.agents.train_reward import train_reward
+from textgym.agents.train_reward import PAIRS_FILE, load_pairs, train_reward
 from textgym.app.cli import main
 
 CALC = "TextEnv-Calculator-v0"
@@ -254,3 +254,56 @@ def test_the_documented_cli_sequence(tmp_path, capsys):
         )
         != 0
     )
+
+
+def test_the_pairs_are_kept_and_a_second_model_trains_on_them_without_playing(
+    pipeline, tmp_path, monkeypatch
+):
+    _, _, rm_dir = pipeline
+    train, held_out, header = load_pairs(rm_dir / PAIRS_FILE, CALC, transcript=True)
+    log = json.loads((rm_dir / "reward_log.json").read_text())
+    assert (len(train), len(held_out)) == (log["train_pairs"], log["held_out_pairs"])
+    assert sum(p.hard for p in held_out) == log["held_out_hard_pairs"]
+    assert header["policy"] == log["policy"] and header["samples"] == 2
+
+    def no_playing(*args, **kwargs):
+        raise AssertionError("the pairs were played again")
+
+    monkeypatch.setattr("textgym.agents.train_reward.preference_pairs", no_playing)
+    wider = RewardConfig(steps=3, batch_size=4, with_transcript=True, n_layer=1, n_embd=64)
+    out, _ = train_reward(CALC, tmp_path / "wider", wider, pairs=rm_dir, progress=False)
+    again = json.loads((out / "reward_log.json").read_text())
+    assert again["train_pairs"] == log["train_pairs"]
+    assert again["train_items"] == log["train_items"]  # from the pairs file, not defaults
+    assert again["pairs_from"] == str(rm_dir)
+    model = RewardModel.from_pretrained(out)
+    assert (model.model.config.n_layer, model.model.config.n_embd) == (1, 64)
+    assert load_pairs(out, CALC, transcript=True)[0] == train  # copied beside the model
+
+
+def test_pairs_of_another_env_or_kind_are_refused_before_a_folder_is_made(pipeline, tmp_path):
+    _, _, rm_dir = pipeline
+    with pytest.raises(ValueError, match="not 'TextEnv-Sentiment-v0'"):
+        train_reward(
+            "TextEnv-Sentiment-v0",
+            tmp_path / "a",
+            RewardConfig(with_transcript=True),
+            pairs=rm_dir,
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="set --with-transcript"):
+        train_reward(CALC, tmp_path / "b", RewardConfig(), pairs=rm_dir, progress=False)
+    garbage = tmp_path / "pairs.jsonl"
+    garbage.write_text("{not json\n")
+    with pytest.raises(ValueError, match="not a preference-pairs file"):
+        train_reward(CALC, tmp_path / "c", pairs=garbage, progress=False)
+    with pytest.raises(FileNotFoundError, match="no preference pairs"):
+        train_reward(CALC, tmp_path / "d", pairs=tmp_path / "missing", progress=False)
+    assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_reward_config_checks_the_model_size():
+    with pytest.raises(ValueError, match="n_layer"):
+        RewardConfig(n_layer=0)
+    with pytest.raises(ValueError, match="multiple of the 4 attention heads"):
+        RewardConfig(n_embd=66)

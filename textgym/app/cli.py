@@ -95,6 +95,8 @@ def _cwd_on_path() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The command line as given, for records that say how they were made.
+    args.argv = ["textgym", *(sys.argv[1:] if argv is None else argv)]
     if getattr(args, "no_color", False):
         args.color = "off"
     _cwd_on_path()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,6 +98,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             env_kwargs=parse_json_object(args.env_kwargs),
             base_url=args.base_url,
             tiers=not args.no_tiers,
+            command=shlex.join(args.argv),
+            trained_by=args.trained_by,
         )
         lb.validate_entry(
             entry,
@@ -155,6 +158,13 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--agent", required=True, help=SPEC_HELP)
     q.add_argument("--name", required=True, help="the agent's name on the board")
     q.add_argument("--description", default=None, help="one line shown on the board")
+    q.add_argument(
+        "--trained-by",
+        default=None,
+        metavar="COMMAND",
+        help="the command line that trains the agent's model, kept in the entry's provenance "
+        "with the settings its run.json recorded",
+    )
     q.add_argument("-o", "--output", required=True, help="entry JSON file to write")
     q.add_argument("--envs", nargs="+", default=None, help="env ids (default: all)")
     add_env_kwargs_option(q, ENV_KWARGS_NOTE)
@@ -182,7 +192,10 @@ def add_leaderboard_parser(sub) -> None:
     q.add_argument("--out", required=True, help="folder for index.html and entries/")
     q.add_argument("--curves", default=None, help="curves JSON (default: BOARD/curves.json)")
     q.add_argument(
-        "--curve", nargs="+", default=[], metavar="AGENT=METRICS_JSONL",
+        "--curve",
+        nargs="+",
+        default=[],
+        metavar="AGENT=METRICS_JSONL",
         help="record a trained agent's curve from its run's metrics.jsonl in BOARD/curves.json",
     )
     q.set_defaults(parser=q)

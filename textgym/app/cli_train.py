@@ -54,6 +54,7 @@ REWARD_RUN_KEYS = (
     "samples",
     "min_margin",
     "first_item",
+    "pairs",
 )
 
 
@@ -123,6 +124,7 @@ def cmd_train_reward(args: argparse.Namespace) -> int:
         samples=run.get("samples", 4),
         first_item=run.get("first_item", 0),
         min_margin=run.get("min_margin", 0.0),
+        pairs=run.get("pairs"),
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
@@ -331,6 +333,12 @@ def add_train_parser(sub) -> None:
         default=argparse.SUPPRESS,
         help="pair two texts only when their task scores differ by more than this "
         "(default 0; e.g. 0.3 on sentiment, whose scores are continuous)",
+    )
+    q.add_argument(
+        "--pairs",
+        default=argparse.SUPPRESS,
+        help="train on the pairs of an earlier run (its folder or pairs.jsonl) instead of "
+        "playing the items again; the pair options above are then taken from that file",
     )
     add_config_options(q, RewardConfig, aliases={"learning_rate": ["--lr"]})
     q.set_defaults(func=cmd_train_reward, parser=q)

@@ -40,7 +40,31 @@ from textgym.leaderboard.tiers import EnvInfos, columns
 from textgym.registration import env_ids as registered_env_ids
 from textgym.rollout import evaluate
 
-__all__ = ["agent_fingerprint", "evaluate_agent", "run_board"]
+__all__ = ["agent_fingerprint", "evaluate_agent", "run_board", "training_record"]
+
+#: run.json keys that say how a policy was trained (the rest are machine details).
+TRAINING_KEYS = ("kind", "env", "env_kwargs", "init", "arch", "lora_rank", "reward_model", "config")
+
+
+def training_record(spec: str, command: str | None = None) -> dict[str, Any] | None:
+    """How a ``ppo:``/``hf:`` model was trained: ``command`` (the command line that
+    reproduces it, as its trainer gave it) and the settings its ``textgym train`` run
+    folder recorded in ``run.json`` (the run the model's ``policy/`` belongs to). None
+    when neither is known."""
+    kind, _, path = spec.partition(":")
+    run: dict[str, Any] | None = None
+    if kind in ("ppo", "hf") and Path(path).is_dir():
+        try:
+            model = resolve_model_dir(path)
+        except (FileNotFoundError, ValueError):
+            model = None
+        run_file = None if model is None else model.parent / "run.json"
+        if run_file is not None and run_file.is_file():
+            recorded = json.loads(run_file.read_text())
+            run = {k: recorded[k] for k in TRAINING_KEYS if k in recorded}
+    if run is None and command is None:
+        return None
+    return {"command": command, "run": run}
 
 
 def agent_fingerprint(spec: str) -> str | None:
@@ -78,6 +102,8 @@ def evaluate_agent(
     env_kwargs: Mapping[str, Any] | None = None,
     base_url: str | None = None,
     tiers: bool = False,
+    command: str | None = None,
+    trained_by: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate one agent spec on each env's test split (and each of its difficulty
     tiers' with ``tiers=True``, as ``textgym leaderboard submit`` does) and return its
@@ -99,6 +125,10 @@ def evaluate_agent(
             ``env_kwargs`` pins is left out); with ``env_infos``, theirs decides. Off by
             default so library callers keep one cell per env, as before tiers; an entry
             without tier cells still merges (its tiers show ``-``).
+        command: the command line that makes this entry, kept in its provenance.
+        trained_by: the command line that trains the agent's model; kept, with the
+            model's recorded training settings (:func:`training_record`), in
+            ``provenance.training``.
     """
     check_episodes(episodes)
     env_ids = list(env_ids or registered_env_ids())
@@ -154,10 +184,16 @@ def evaluate_agent(
     agent = {"name": name, "spec": spec, "fingerprint": fingerprint}
     if description:
         agent["description"] = description
+    made = provenance(seed=seed)
+    if command:
+        made["command"] = command
+    training = training_record(spec, trained_by)
+    if training is not None:
+        made["training"] = training
     return {
         "schema": ENTRY_SCHEMA,
         "agent": agent,
-        "provenance": provenance(seed=seed),
+        "provenance": made,
         "results": [cells[column] for column in order],
     }
 

@@ -32,6 +32,7 @@ from textgym.leaderboard.html_charts import (
     pointer,
     tier_figure,
 )
+from textgym.leaderboard.standings import TRAINED
 
 __all__ = ["build_page", "write_site", "entry_filename", "COLUMNS"]
 
@@ -245,6 +246,24 @@ def _provenance(board: Mapping[str, Any], idx: _Index) -> str:
                          f"{json.dumps(agent.get('name'))} --seed {prov.get('seed')}")
                 + "</code> (reconstructed)</td>"
             )
+        training = prov.get("training") or {}
+        run = training.get("run") or {}
+        # How the model was trained: its trainer's command, and what its run.json recorded.
+        command_of_training = training.get("command")
+        trained = (
+            f'<span data-path="{base}/provenance/training/command" data-kind="str">'
+            + escape(command_of_training) + "</span>"
+            if command_of_training else ""
+        )
+        if run:
+            advantage = (run.get("config") or {}).get("advantage")
+            trained += "<br><small>" + escape(
+                f"{run.get('kind', '?')} on {run.get('env', '?')}"
+                + (f", advantage {advantage}" if advantage else "")
+                + (f", LoRA rank {run['lora_rank']}" if run.get("lora_rank") else "")
+                + (", learned reward" if run.get("reward_model") else "")
+            ) + "</small>"
+        trained = f'<td data-derived="the summary of provenance/training/run">{trained}</td>'
         link = entry_filename(i, entry)
         rows.append(
             td_text(agent.get("name"), f"{base}/agent/name")
@@ -256,15 +275,14 @@ def _provenance(board: Mapping[str, Any], idx: _Index) -> str:
             + td_text(prov.get("date"), f"{base}/provenance/date")
             + td_text(prov.get("textgym_version"), f"{base}/provenance/textgym_version")
             + command
+            + trained
             + f'<td data-derived="a file name"><a href="{escape(link)}">'
             + f'{escape(link.split("/")[-1])}</a></td>'
         )
     headers = [(h, h == "seed") for h in ("agent", "spec", "description", "git commit",
-               "seed", "hardware", "date", "textgym", "command", "entry JSON")]
+               "seed", "hardware", "date", "textgym", "command", "trained by", "entry JSON")]
     return "<h2 id=provenance>Provenance</h2>\n" + table("provenance-table", headers, rows)
 
-#: Spec prefixes of agents that were trained (and so may have a learning curve).
-TRAINED = ("ppo:", "hf:", "openai:")
 
 
 def _curves_section(board, curves: list[dict[str, Any]], figures: list) -> str:

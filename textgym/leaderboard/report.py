@@ -11,7 +11,7 @@ from typing import Any
 
 from textgym.fileio import atomic_write_text
 from textgym.leaderboard.records import ENTRY_SCHEMA, METRICS
-from textgym.leaderboard.standings import cell_of, compute_standings
+from textgym.leaderboard.standings import cell_of, compute_standings, headroom
 from textgym.leaderboard.tiers import column_label, columns
 
 __all__ = [
@@ -153,6 +153,30 @@ def _split_line(column: Mapping[str, Any], tier: str | None) -> str:
     )
 
 
+def headroom_table(board: Mapping[str, Any], standings: Mapping[str, Any]) -> list[str]:
+    """Where the best trained entry sits between the random agent and the oracle, per env
+    column: a board that separates agents has one strictly between on every row."""
+    lines = [
+        "## Headroom",
+        "",
+        "The best trained entry (a `ppo:`, `hf:` or `openai:` spec) of each column against "
+        "the random floor and the oracle.",
+        "",
+        "| env | tier | random | best trained | oracle | where |",
+        "|---|---|---:|---|---:|---|",
+    ]
+    for row in headroom(board, standings):
+        metric = next(e["metric"] for e in board["envs"] if e["env"] == row["env"])
+        best = "-" if row["best_trained"] is None else (
+            f"{row['best_trained']} {fmt(row['value'], metric)}"
+        )
+        lines.append(
+            f"| {row['env']} | {column_label(row['tier'])} | {fmt(row['random'], metric)} | "
+            f"{best} | {fmt(row['oracle'], metric)} | {row['verdict']} |"
+        )
+    return lines
+
+
 def board_markdown(board: Mapping[str, Any], standings: Mapping[str, Any] | None = None) -> str:
     standings = _standings(board, standings)
     prov = board["provenance"]
@@ -179,6 +203,8 @@ def board_markdown(board: Mapping[str, Any], standings: Mapping[str, Any] | None
         *headline_table(board, standings),
         "",
         *_legend(standings),
+        "",
+        *headroom_table(board, standings),
     ]
     ranked = ranked_entries(board, standings)
     names = list(METRICS)

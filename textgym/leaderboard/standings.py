@@ -110,3 +110,44 @@ def compute_standings(board: Mapping[str, Any]) -> dict[str, Any]:
                     }
                 )
     return {"method": dict(METHOD), "ranking": ranking, "cells": cells}
+
+
+#: Spec prefixes of agents whose model was trained (or fine-tuned): the entries that show
+#: whether the board separates agents, between the random floor and the oracle.
+TRAINED = ("ppo:", "hf:", "openai:")
+
+
+def headroom(board: Mapping[str, Any], standings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per env column: the random agent's, the oracle's and the best trained entry's
+    value, and where that entry sits: ``"between"`` (strictly between random and the
+    oracle: the board separates agents there and has room above), ``"above oracle"``
+    (the oracle is no ceiling), ``"at or below random"``, or ``"no trained entry"``."""
+    spec_of = {e["agent"]["name"]: str(e["agent"].get("spec", "")) for e in board["entries"]}
+    rows = []
+    for env in board["envs"]:
+        for tier, _ in columns(env):
+            here = [c for c in standings["cells"] if c["env"] == env["env"] and c["tier"] == tier]
+            by_spec = {spec_of.get(c["agent"]): c["value"] for c in here}
+            trained = [c for c in here if spec_of.get(c["agent"], "").startswith(TRAINED)]
+            best = max(trained, key=lambda c: c["value"], default=None)
+            floor, ceiling = by_spec.get("random"), by_spec.get("oracle")
+            if best is None:
+                verdict = "no trained entry"
+            elif ceiling is not None and best["value"] >= ceiling:
+                verdict = "above oracle" if best["value"] > ceiling else "at oracle"
+            elif floor is not None and best["value"] <= floor:
+                verdict = "at or below random"
+            else:
+                verdict = "between"
+            rows.append(
+                {
+                    "env": env["env"],
+                    "tier": tier,
+                    "random": floor,
+                    "oracle": ceiling,
+                    "best_trained": None if best is None else best["agent"],
+                    "value": None if best is None else best["value"],
+                    "verdict": verdict,
+                }
+            )
+    return rows
