@@ -162,6 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--val-episodes", type=int, default=100)
     parser.add_argument("--no-test", action="store_true", help="validation only")
     parser.add_argument(
+        "--tag", default="", help="results file suffix (trl_vs_textgym<TAG>.json)"
+    )
+    parser.add_argument(
         "--save",
         default=None,
         metavar="DIR",
@@ -242,10 +245,10 @@ def main(argv=None) -> int:
         )
     result["wall_minutes"] = round((time.perf_counter() - started) / 60, 2)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "trl_vs_textgym.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"trl_vs_textgym{args.tag}.json").write_text(json.dumps(result, indent=2))
     plot_curves(
         [textgym_curve, trl_curve],
-        RESULTS / "trl_vs_textgym.png",
+        RESULTS / f"trl_vs_textgym{args.tag}.png",
         f"Tool discovery, {args.minutes} training minutes each from one SFT start",
     )
     print(json.dumps({k: result[k] for k in ("runs", "wall_minutes")}, indent=2))

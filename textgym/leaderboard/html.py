@@ -32,7 +32,7 @@ from textgym.leaderboard.html_charts import (
     pointer,
     tier_figure,
 )
-from textgym.leaderboard.standings import TRAINED
+from textgym.leaderboard.standings import TRAINED, headroom
 
 __all__ = ["build_page", "write_site", "entry_filename", "COLUMNS"]
 
@@ -167,6 +167,43 @@ def _ranking(board: Mapping[str, Any], idx: _Index) -> str:
     parts += ["<h2 id=headline>Headline (default config of each env)</h2>",
               table("headline-table", headers, rows)]
     return "\n".join(parts)
+
+
+def _headroom(board: Mapping[str, Any], idx: _Index) -> str:
+    """Per env column, the best trained entry against the random agent and the oracle."""
+    standings = board.get("standings") or {}
+    if not standings.get("cells"):
+        return ""
+    names = {str(e["agent"].get("spec")): e["agent"]["name"] for e in board.get("entries") or ()}
+
+    def value_td(name: str | None, env_id: str, tier: str | None, metric: str) -> str:
+        found = idx.cells.get((name, env_id, tier)) if name else None
+        if found is None:
+            return '<td class="n">-</td>'
+        i, j, cell = found
+        metric = cell.get("metric", metric)
+        return td_num(cell["metrics"].get(metric),
+                      pointer("entries", i, "results", j, "metrics", metric), digits(metric))
+
+    rows = []
+    for row in headroom(board, standings):
+        metric = next(e.get("metric") for e in board["envs"] if e["env"] == row["env"])
+        best = row["best_trained"]
+        rows.append(
+            f'<td data-derived="a name">{escape(row["env"])}</td>'
+            f'<td data-derived="a name">{escape(row["tier"] or "default")}</td>'
+            + value_td(names.get("random"), row["env"], row["tier"], metric)
+            + (td_text(best, pointer("entries", idx.entry_index[best], "agent", "name"))
+               if best else "<td>-</td>")
+            + value_td(best, row["env"], row["tier"], metric)
+            + value_td(names.get("oracle"), row["env"], row["tier"], metric)
+            + f"<td>{escape(row['verdict'])}</td>"
+        )
+    headers = [("env", False), ("tier", False), ("random", True), ("best trained", False),
+               ("its value", True), ("oracle", True), ("where", False)]
+    return ('<h2 id=headroom>Headroom</h2><p class="muted">The best trained entry of each env '
+            "column against the random floor and the oracle.</p>"
+            + table("headroom-table", headers, rows))
 
 
 def _env_section(n: int, env: Mapping[str, Any], idx: _Index, figures: list) -> str:
@@ -324,7 +361,7 @@ def build_page(
     figures: list[dict[str, Any]] = []
     curves = collect_curves(board, curves_file)
     envs = list(board.get("envs") or ())
-    body = [_ranking(board, idx)]
+    body = [_ranking(board, idx), _headroom(board, idx)]
     body += [_env_section(n, env, idx, figures) for n, env in enumerate(envs)]
     body += [_curves_section(board, curves, figures), _provenance(board, idx)]
     prov = board.get("provenance") or {}
