@@ -147,6 +147,8 @@ class RewardConfig:
     with_transcript (False): score the prompt and the whole episode after it (the agent's
         turns and the tools' responses) instead of the final answer, so the model can
         check the answer against the tool's result; implies ``with_prompt``.
+    n_layer (2): transformer blocks of the model :meth:`RewardModel.from_config` builds.
+    n_embd (128): its width (a multiple of its 4 heads).
     device ("cpu"): where it trains: "auto", "cpu", "cuda", "cuda:N" or "mps".
     dtype ("float32"): "float32", "bfloat16" or "float16" (autocast; float16 on GPUs only).
     """
@@ -158,11 +160,18 @@ class RewardConfig:
     max_length: int = 256
     with_prompt: bool = False
     with_transcript: bool = False
+    n_layer: int = 2
+    n_embd: int = 128
     device: str = "cpu"
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        require_positive_ints(self, ("steps", "batch_size", "max_length"))
+        require_positive_ints(self, ("steps", "batch_size", "max_length", "n_layer", "n_embd"))
+        if self.n_embd % 4:
+            raise ValueError(
+                "RewardConfig.n_embd must be a multiple of the 4 attention heads, "
+                f"got {self.n_embd}"
+            )
         if not self.learning_rate > 0:
             raise ValueError(f"RewardConfig.learning_rate must be > 0, got {self.learning_rate}")
         check_device_name(self.device, "RewardConfig.device")
@@ -204,15 +213,18 @@ class RewardModel(torch.nn.Module):
         cls,
         config: RewardConfig | None = None,
         *,
-        n_layer: int = 2,
-        n_embd: int = 128,
+        n_layer: int | None = None,
+        n_embd: int | None = None,
         n_head: int = 4,
     ) -> RewardModel:
         """A tiny GPT-2 classifier sized to the ByT5 tokenizer, seeded by ``config.seed``
-        without touching the global RNG."""
+        without touching the global RNG; ``n_layer`` and ``n_embd`` default to the
+        config's."""
         from transformers import AutoModelForSequenceClassification, GPT2Config
 
         config = config or RewardConfig()
+        n_layer = config.n_layer if n_layer is None else n_layer
+        n_embd = config.n_embd if n_embd is None else n_embd
         tokenizer = make_tokenizer()
         gpt2 = GPT2Config(
             vocab_size=len(tokenizer),

@@ -6,6 +6,10 @@ sampled episodes of it per item. The policy's failures are the *hard* negatives 
 misses: a wrong copy of the tool's result, an answer guessed without the tool), the
 texts a policy trained against the model will produce. Random text alone teaches only
 "looks like an answer" (58% on right vs right + 1 on the calculator).
+
+Playing the items is the slow part (a policy sampled episode by episode), so the pairs are
+kept beside the model in ``pairs.jsonl``; ``pairs=`` trains another model on them without
+playing again (a wider model, more steps).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from textgym.agents.oracle import OracleAgent
 from textgym.agents.policy_agent import PolicyAgent
 from textgym.agents.random_agent import RandomAgent
 from textgym.agents.reward_model import (
+    PreferencePair,
     RewardConfig,
     RewardModel,
     hard_negative_accuracy,
@@ -35,7 +40,63 @@ from textgym.checks import positive_int
 from textgym.fileio import atomic_write_text
 from textgym.rollout import Agent
 
-__all__ = ["train_reward", "pair_agents"]
+__all__ = ["train_reward", "pair_agents", "save_pairs", "load_pairs", "PAIRS_FILE"]
+
+PAIRS_FILE = "pairs.jsonl"
+PAIRS_FORMAT = "textgym-preference-pairs/1"
+
+
+def save_pairs(
+    path: str | os.PathLike,
+    header: dict[str, Any],
+    train: list[PreferencePair],
+    held_out: list[PreferencePair],
+) -> None:
+    """One JSON header line (``format``, ``env``, ``transcript``, ...) and one line per
+    pair with its side (``train`` or ``held_out``); written atomically."""
+    lines = [json.dumps({"format": PAIRS_FORMAT, **header})]
+    for side, pairs in (("train", train), ("held_out", held_out)):
+        lines += [json.dumps({"side": side, **asdict(p)}) for p in pairs]
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+
+def load_pairs(
+    path: str | os.PathLike, env_id: str, transcript: bool
+) -> tuple[list[PreferencePair], list[PreferencePair], dict[str, Any]]:
+    """The train and held-out pairs of a :func:`save_pairs` file and its header. Refuses a
+    file of another env, or of answers where the model reads transcripts (or the reverse):
+    a model trained on the one would score the other's texts."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / PAIRS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no preference pairs at {str(path)!r}; a `textgym train reward` run folder "
+            f"holds them in {PAIRS_FILE}"
+        )
+    rows = path.read_text().splitlines()
+    try:
+        header = json.loads(rows[0]) if rows else {}
+        records = [json.loads(row) for row in rows[1:] if row.strip()]
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a preference-pairs file ({error})") from None
+    if header.get("format") != PAIRS_FORMAT:
+        raise ValueError(f"{path}: not a preference-pairs file (format {header.get('format')!r})")
+    if header.get("env") != env_id:
+        raise ValueError(f"{path}: the pairs are from {header.get('env')!r}, not {env_id!r}")
+    if bool(header.get("transcript")) != transcript:
+        kinds = {True: "whole transcripts", False: "final answers"}
+        raise ValueError(
+            f"{path}: the pairs hold {kinds[bool(header.get('transcript'))]} but the model "
+            f"would read {kinds[transcript]}; set --with-transcript to match"
+        )
+    sides: dict[str, list[PreferencePair]] = {"train": [], "held_out": []}
+    for record in records:
+        side = record.pop("side", None)
+        if side not in sides:
+            raise ValueError(f"{path}: a pair with side {side!r} (train or held_out)")
+        sides[side].append(PreferencePair(**record))
+    return sides["train"], sides["held_out"], header
 
 
 def pair_agents(
@@ -66,6 +127,7 @@ def train_reward(
     policy: str | os.PathLike | None = None,
     samples: int = 4,
     min_margin: float = 0.0,
+    pairs: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> tuple[Path, float]:
@@ -76,7 +138,9 @@ def train_reward(
     task scores differ by more than ``min_margin`` make a pair. The ``held_out`` items
     after those give the held-out pairs. Saves the model to ``out_dir`` with
     ``reward_log.json`` (losses, pair counts, held-out accuracy on all pairs and on the
-    hard ones); returns the folder and the held-out pairwise accuracy."""
+    hard ones) and the pairs in ``pairs.jsonl``; returns the folder and the held-out
+    pairwise accuracy. ``pairs`` (such a file, or a folder holding one) trains on those
+    pairs instead of playing the items again."""
     for name, value in (("items", items), ("held_out", held_out), ("samples", samples)):
         positive_int(name, value)
     if first_item < 0:
@@ -86,17 +150,24 @@ def train_reward(
     out = Path(out_dir)
     if policy is not None and not Path(policy).is_dir():
         raise FileNotFoundError(f"--policy {str(policy)!r} is not a model folder")
+    header = {
+        "env": env_id,
+        "env_kwargs": env_kwargs or {},
+        "transcript": cfg.with_transcript,
+        "policy": str(policy) if policy is not None else None,
+        "samples": samples if policy is not None else 0,
+        "min_margin": min_margin,
+        "train_items": [first_item, first_item + items],
+        "held_out_items": [first_item + items, first_item + items + held_out],
+    }
+    if pairs is not None:
+        # Checked before the folder is made: a bad file must not move an old run aside.
+        train_pairs, test_pairs, header = load_pairs(pairs, env_id, cfg.with_transcript)
+        header = {k: v for k, v in header.items() if k != "format"}
     announce_moved(prepare_run_folder(out, overwrite=overwrite), out)
-    env = gym.make(env_id, **(env_kwargs or {}))
-    agents, hard_from = pair_agents(env, policy, samples, cfg.seed)
-    pair_args = dict(
-        seed=cfg.seed, transcript=cfg.with_transcript, min_margin=min_margin, hard_from=hard_from
-    )
-    train_items = range(first_item, first_item + items)
-    held_out_items = range(train_items.stop, train_items.stop + held_out)
-    train_pairs = preference_pairs(env, agents, train_items, progress=progress, **pair_args)
-    test_pairs = preference_pairs(env, agents, held_out_items, **pair_args)
-    env.close()
+    if pairs is None:
+        train_pairs, test_pairs = _play_pairs(env_id, header, cfg, progress)
+    save_pairs(out / PAIRS_FILE, header, train_pairs, test_pairs)
     if not train_pairs or not test_pairs:
         raise ValueError(
             f"{env_id}: every agent scored the same on every item, so there are no "
@@ -110,14 +181,9 @@ def train_reward(
         out / "reward_log.json",
         json.dumps(
             {
-                "env": env_id,
-                "env_kwargs": env_kwargs or {},
+                **{k: v for k, v in header.items() if k != "transcript"},
                 "config": asdict(cfg),
-                "policy": str(policy) if policy is not None else None,
-                "samples": samples if policy is not None else 0,
-                "min_margin": min_margin,
-                "train_items": [train_items.start, train_items.stop],
-                "held_out_items": [held_out_items.start, held_out_items.stop],
+                "pairs_from": str(pairs) if pairs is not None else None,
                 "train_pairs": len(train_pairs),
                 "train_hard_pairs": sum(p.hard for p in train_pairs),
                 "held_out_pairs": len(test_pairs),
@@ -129,3 +195,25 @@ def train_reward(
         ),
     )
     return out, accuracy
+
+
+def _play_pairs(
+    env_id: str, header: dict[str, Any], cfg: RewardConfig, progress: bool
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """The train and held-out pairs, played out as ``header`` says."""
+    env = gym.make(env_id, **header["env_kwargs"])
+    try:
+        agents, hard_from = pair_agents(env, header["policy"], header["samples"], cfg.seed)
+        pair_args = dict(
+            seed=cfg.seed,
+            transcript=cfg.with_transcript,
+            min_margin=header["min_margin"],
+            hard_from=hard_from,
+        )
+        train = preference_pairs(
+            env, agents, range(*header["train_items"]), progress=progress, **pair_args
+        )
+        held_out = preference_pairs(env, agents, range(*header["held_out_items"]), **pair_args)
+    finally:
+        env.close()
+    return train, held_out
