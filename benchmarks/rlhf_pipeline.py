@@ -88,11 +88,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "arch": "causal",
         "sft": {"steps": 1000, "demonstrations": 2000, "lr_schedule": "linear"},
         "sft_env_kwargs": {"oracle_polarity": "mixed"},
-        "reward": {"steps": 600, "batch_size": 32},
+        # reward_model_tuning_sentiment.md: 2,000 steps on 1,500 items' pairs, chosen on
+        # validation pairs (600 steps on 150 items gave 89.3% on held-out hard pairs).
+        "reward": {"steps": 2000, "batch_size": 32},
         # Classifier scores are continuous: pairs of nearly equal reviews are noise.
         "min_margin": 0.3,
-        # The policy's episodes are sampled one at a time; 96-token reviews cost more.
-        "pairs": {"items": 150, "held_out": 60, "samples": 2},
+        "pairs": {"items": 1500, "held_out": 150, "samples": 4},
         "ppo": {
             "max_new_tokens": 96,
             "learning_rate": 1e-3,
