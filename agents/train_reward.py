@@ -40,7 +40,7 @@ from textgym.checks import positive_int
 from textgym.fileio import atomic_write_text
 from textgym.rollout import Agent
 
-__all__ = ["train_reward", "pair_agents", "save_pairs", "load_pairs", "PAIRS_FILE"]
+__all__ = ["train_reward", "pair_agents", "save_pairs", "load_pairs", "pairs_header", "PAIRS_FILE"]
 
 PAIRS_FILE = "pairs.jsonl"
 PAIRS_FORMAT = "textgym-preference-pairs/1"
@@ -58,6 +58,12 @@ def save_pairs(
     for side, pairs in (("train", train), ("held_out", held_out)):
         lines += [json.dumps({"side": side, **asdict(p)}) for p in pairs]
     atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+
+def pairs_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The header line of a :func:`save_pairs` file: how its pairs were made."""
+    with open(path) as pairs:
+        return json.loads(pairs.readline())
 
 
 def load_pairs(

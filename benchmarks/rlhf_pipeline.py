@@ -53,7 +53,7 @@ from textgym.agents.reward_model import (
     transcript_text,
 )
 from textgym.agents.train import train_ppo, train_sft
-from textgym.agents.train_reward import PAIRS_FILE, train_reward
+from textgym.agents.train_reward import PAIRS_FILE, pairs_header, train_reward
 from textgym.env_spec import env_spec
 from textgym.rollout import run_episode
 
@@ -172,8 +172,7 @@ def _kept_rm(
     config on pairs made this way, "pairs" when only its pairs can be kept, else None."""
     if not reuse or not (rm_dir / PAIRS_FILE).exists():
         return None
-    with open(rm_dir / PAIRS_FILE) as pairs:
-        header = json.loads(pairs.readline())
+    header = pairs_header(rm_dir / PAIRS_FILE)
     if any(header.get(k) != v for k, v in pair_settings.items()):
         return None
     log_file = rm_dir / "reward_log.json"
