@@ -7,7 +7,6 @@ head.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Sequence
@@ -80,17 +79,8 @@ class CalculatorTask(Task):
     ):
         if level not in LEVELS:
             raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")
-        if (
-            isinstance(oracle_tool_rate, bool)
-            or not isinstance(oracle_tool_rate, (int, float))
-            or not 0.0 <= oracle_tool_rate <= 1.0
-        ):
-            raise ValueError(
-                f"oracle_tool_rate must be a number in [0, 1], got {oracle_tool_rate!r}"
-            )
-        super().__init__(seed=seed, test_size=test_size)
+        super().__init__(seed=seed, test_size=test_size, oracle_tool_rate=oracle_tool_rate)
         self.level = level
-        self.oracle_tool_rate = float(oracle_tool_rate)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "level": self.level}
@@ -142,15 +132,6 @@ class CalculatorTask(Task):
             return 0.0
         target = Fraction(item.answer)
         return 1.0 if abs(submitted - target) <= TOLERANCE * max(1, abs(target)) else 0.0
-
-    def oracle_uses_tool(self, item: TaskItem) -> bool:
-        """Whether the oracle calls the calculator on ``item`` (see ``oracle_tool_rate``):
-        a fixed draw per item, the same in every process and run."""
-        if self.oracle_tool_rate >= 1.0:
-            return True
-        config = json.dumps(self.config(), sort_keys=True)
-        draw = random.Random(f"{config}|{item.split}|{item.index}|oracle-tool").random()
-        return draw < self.oracle_tool_rate
 
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:
         if not calls:

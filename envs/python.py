@@ -58,6 +58,9 @@ class PythonEnv(TextEnv):
 
     - ``level`` (1): 0, 1 or 2, the size of the numbers; ``word_share`` (0.5).
     - ``seed`` (0), ``test_size`` (200).
+    - ``oracle_tool_rate`` (1.0): the fraction of items on which the oracle (and so the
+      SFT demonstrations) runs a program; on the rest it submits the answer directly.
+      Below 1.0 it sets up tool discovery: SFT on such demonstrations, then PPO.
     - ``timeout`` (2.0): wall-clock seconds per call; ``memory_mb`` (512).
     - ``sandbox``: a :class:`textgym.sandbox.Sandbox` to share between envs (the env then
       does not close it); ``strict`` (False): refuse to start without network isolation.
@@ -72,7 +75,8 @@ class PythonEnv(TextEnv):
       the question states (earlier ones also set an unused third number). Questions and
       answers are unchanged, but the programs are part of the items, so the test-split
       hash changed (a leaderboard made before it must be remade).
-    - ``tool_format`` added later (default "markers": unchanged).
+    - ``tool_format`` added later (default "markers": unchanged); ``oracle_tool_rate``
+      added later (default 1.0: unchanged).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class PythonEnv(TextEnv):
         word_share: float = 0.5,
         seed: int = 0,
         test_size: int = 200,
+        oracle_tool_rate: float = 1.0,
         timeout: float = 2.0,
         memory_mb: int = 512,
         sandbox: Sandbox | None = None,
@@ -91,7 +96,13 @@ class PythonEnv(TextEnv):
         max_response_tokens: int = 256,
         **kwargs: Any,
     ):
-        task = PythonTask(level=level, word_share=word_share, seed=seed, test_size=test_size)
+        task = PythonTask(
+            level=level,
+            word_share=word_share,
+            seed=seed,
+            test_size=test_size,
+            oracle_tool_rate=oracle_tool_rate,
+        )
         self._own_sandbox = sandbox is None
         self.sandbox = sandbox or Sandbox(timeout=timeout, memory_mb=memory_mb, strict=strict)
         self.python_tool = PythonTool(self.sandbox)

@@ -351,7 +351,7 @@ class PythonTask(Task):
     Args:
         level: 0 (small numbers), 1 (default) or 2 (large: a program is the only way).
         word_share: probability that an item is a word problem (0.5).
-        seed, test_size: see :class:`textgym.Task`.
+        seed, test_size, oracle_tool_rate: see :class:`textgym.Task`.
 
     Scoring: 1.0 when the submitted text (after an optional ``Result=``) is the exact
     integer, thousands separators allowed; else 0.0.
@@ -360,13 +360,18 @@ class PythonTask(Task):
     name = "python"
 
     def __init__(
-        self, level: int = 1, word_share: float = 0.5, seed: int = 0, test_size: int = 200
+        self,
+        level: int = 1,
+        word_share: float = 0.5,
+        seed: int = 0,
+        test_size: int = 200,
+        oracle_tool_rate: float = 1.0,
     ):
         if level not in LEVELS:
             raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")
         if not 0.0 <= float(word_share) <= 1.0:
             raise ValueError(f"word_share must be in [0, 1], got {word_share!r}")
-        super().__init__(seed=seed, test_size=test_size)
+        super().__init__(seed=seed, test_size=test_size, oracle_tool_rate=oracle_tool_rate)
         self.level = level
         self.word_share = float(word_share)
 
@@ -390,5 +395,7 @@ class PythonTask(Task):
 
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:
         if not calls:
+            if not self.oracle_uses_tool(item):
+                return submit_text(item.answer)  # answered from memory: right, no program
             return call_text("Python", item.data["program"])
         return submit_text(calls[-1].response.strip())

@@ -171,3 +171,33 @@ def test_policy_agent_turns_run_to_the_envs_cap_by_default(env):
     assert PolicyAgent(env, policy, max_new_tokens=10 * cap).max_new_tokens == cap
     with pytest.raises(ValueError, match="max_new_tokens must be positive"):
         PolicyAgent(env, policy, max_new_tokens=0)
+
+
+def test_oracle_tool_rate_mixes_programs_and_direct_answers():
+    """The tool-discovery source on Python: about 30% of the oracle's episodes run a
+    program, the rest submit the answer at once; every one is right, and the benchmark's
+    items do not change."""
+    mixed = PythonTask(oracle_tool_rate=0.3)
+    items = mixed.test_items()
+    used = [mixed.oracle_uses_tool(item) for item in items]
+    assert 0.2 <= sum(used) / len(used) <= 0.4
+    assert mixed.split_hash() == PythonTask().split_hash()
+    assert used == [PythonTask(oracle_tool_rate=0.3).oracle_uses_tool(i) for i in items]
+    direct = items[used.index(False)]
+    assert mixed.oracle_turn(direct, []) == f"Result={direct.answer}<submit>"
+    program = items[used.index(True)]
+    assert mixed.oracle_turn(program, []).startswith("<request><Python>")
+
+    env = gym.make("TextEnv-Python-v0", oracle_tool_rate=0.3)
+    try:
+        result = textgym.evaluate(env, OracleAgent(env), episodes=20, progress=False)
+    finally:
+        env.close()
+    assert result.success_rate == 1.0
+    assert result.tool_call_rate == sum(used[:20]) / 20
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, "half", True])
+def test_python_oracle_tool_rate_is_validated(rate):
+    with pytest.raises(ValueError, match="oracle_tool_rate must be a number in"):
+        PythonTask(oracle_tool_rate=rate)

@@ -84,6 +84,12 @@ class Task(ABC):
     Args:
         seed: dataset seed.
         test_size: number of items in the fixed test split.
+        oracle_tool_rate: the fraction of items on which the oracle calls a tool; on the
+            others it submits the answer directly, as a person who knows it would. A
+            demonstration source for tool discovery: a small model that imitates the
+            direct answers gets most of them wrong, and reward must teach it the tool.
+            Which items use the tool is fixed per item (:meth:`oracle_uses_tool`); the
+            items, the test split and its hash do not depend on it.
     """
 
     name: str = "task"
@@ -97,12 +103,21 @@ class Task(ABC):
     #: How often a train item may be redrawn to avoid the test split before giving up.
     max_redraws: int = 1000
 
-    def __init__(self, seed: int = 0, test_size: int = 200):
+    def __init__(self, seed: int = 0, test_size: int = 200, oracle_tool_rate: float = 1.0):
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         positive_int("test_size", test_size)
+        if (
+            isinstance(oracle_tool_rate, bool)
+            or not isinstance(oracle_tool_rate, (int, float))
+            or not 0.0 <= oracle_tool_rate <= 1.0
+        ):
+            raise ValueError(
+                f"oracle_tool_rate must be a number in [0, 1], got {oracle_tool_rate!r}"
+            )
         self.seed = seed
         self.test_size = test_size
+        self.oracle_tool_rate = float(oracle_tool_rate)
         self._test: list[TaskItem] | None = None
         self._test_keys: frozenset[str] | None = None
 
@@ -130,6 +145,16 @@ class Task(ABC):
         """The settings that determine the items; part of every item's seed and of the
         split hash. Subclasses add theirs (level, corpus, ...)."""
         return {"name": self.name, "seed": self.seed}
+
+    def oracle_uses_tool(self, item: TaskItem) -> bool:
+        """Whether the oracle calls a tool on ``item`` (see ``oracle_tool_rate``): a fixed
+        draw per item, the same in every process and run. A task's :meth:`oracle_turn`
+        submits ``item.answer`` at once where this is False."""
+        if self.oracle_tool_rate >= 1.0:
+            return True
+        config = json.dumps(self.config(), sort_keys=True)
+        draw = random.Random(f"{config}|{item.split}|{item.index}|oracle-tool").random()
+        return draw < self.oracle_tool_rate
 
     def key(self, question: str, answer: str, data: Mapping[str, Any]) -> str:
         """Canonical identity of a problem, for split disjointness. Default: the question."""
