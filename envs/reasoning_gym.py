@@ -64,7 +64,8 @@ class ReasoningGymEnv(TextEnv):
     ## Starting State
 
     An item: a random train item, or a test item by index. The oracle submits the
-    dataset's reference answer without calling the tool.
+    dataset's reference answer without calling the tool, unless ``oracle_tool_rate`` is
+    above 0.
 
     ## Episode End
 
@@ -79,6 +80,13 @@ class ReasoningGymEnv(TextEnv):
       (``{"min_terms": 2, "max_terms": 3}``), except ``seed`` and ``size``.
     - ``seed`` (0), ``test_size`` (200): the test split is fixed by ``dataset``,
       ``dataset_kwargs`` and ``seed``, and so is its hash.
+    - ``oracle_tool_rate`` (0.0): the fraction of items on which the oracle (and so the
+      SFT demonstrations) calls ``Python`` with a program that solves the item, then
+      submits what it printed; on the rest it submits the reference answer at once.
+      Above 0, tool-using demonstrations to SFT on before PPO. Only for datasets with a
+      program writer (``textgym.envs.reasoning_gym_tasks.ORACLE_PROGRAMS``:
+      basic_arithmetic, chain_sum, products, gcd, lcm); others refuse it with a
+      ValueError. The items, the test split and its hash do not depend on it.
     - ``timeout`` (2.0): wall-clock seconds per Python call; ``memory_mb`` (512).
     - ``sandbox``: a :class:`textgym.sandbox.Sandbox` to share between envs (the env then
       does not close it); ``strict`` (False): refuse to start without network isolation.
@@ -92,7 +100,8 @@ class ReasoningGymEnv(TextEnv):
 
     ## Version History
 
-    - v0: initial release (reasoning-gym 0.1.25).
+    - v0: initial release (reasoning-gym 0.1.25); ``oracle_tool_rate`` added later
+      (default 0.0: unchanged).
     """
 
     def __init__(
@@ -101,6 +110,7 @@ class ReasoningGymEnv(TextEnv):
         dataset_kwargs: Mapping[str, Any] | None = None,
         seed: int = 0,
         test_size: int = 200,
+        oracle_tool_rate: float = 0.0,
         timeout: float = 2.0,
         memory_mb: int = 512,
         sandbox: Sandbox | None = None,
@@ -114,7 +124,11 @@ class ReasoningGymEnv(TextEnv):
         # The task first: a bad dataset name or a missing package fails before a sandbox
         # worker starts.
         task = ReasoningGymTask(
-            dataset=dataset, dataset_kwargs=dataset_kwargs, seed=seed, test_size=test_size
+            dataset=dataset,
+            dataset_kwargs=dataset_kwargs,
+            seed=seed,
+            test_size=test_size,
+            oracle_tool_rate=oracle_tool_rate,
         )
         self._own_sandbox = sandbox is None
         self.sandbox = sandbox or Sandbox(timeout=timeout, memory_mb=memory_mb, strict=strict)

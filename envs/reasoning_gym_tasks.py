@@ -26,15 +26,21 @@ import difflib
 import json
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
 from textgym.answers import read_answer
-from textgym.protocol import submit_text
+from textgym.protocol import call_text, submit_text
 from textgym.task import Task, TaskItem, ToolCall
 
-__all__ = ["ReasoningGymTask", "DEFAULT_DATASET", "dataset_names", "import_reasoning_gym"]
+__all__ = [
+    "ReasoningGymTask",
+    "DEFAULT_DATASET",
+    "ORACLE_PROGRAMS",
+    "dataset_names",
+    "import_reasoning_gym",
+]
 
 #: Integer arithmetic with + - * / and parentheses: generated in microseconds, offline,
 #: exact answers, and a problem that a program solves at once.
@@ -47,6 +53,54 @@ _OWNED_FIELDS = ("seed", "size")
 _UNSUPPORTED = {"composite": "it mixes other datasets; make one env per dataset instead"}
 
 _INSTALL_HINT = "pip install 'textgym[reasoning-gym]'"
+
+
+def _expression_program(metadata: Mapping[str, Any]) -> str | None:
+    """``print(expression)``, with ``/`` as ``//``: reasoning-gym computes these answers
+    with ``eval(expression.replace("/", "//"))``, so the program prints exactly the
+    reference (``197``, not ``197.0``; ``6 / 15`` floors to ``0``, as the reference does)."""
+    expression = metadata.get("expression")
+    if not isinstance(expression, str) or not expression.strip():
+        return None
+    return f"print({expression.replace('/', '//')})"
+
+
+def _numbers_program(function: str) -> Callable[[Mapping[str, Any]], str | None]:
+    """``print(math.<function>(*numbers))`` over the item's ``numbers``."""
+
+    def program(metadata: Mapping[str, Any]) -> str | None:
+        numbers = metadata.get("numbers")
+        if not isinstance(numbers, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in numbers
+        ):
+            return None
+        return f"from math import {function}\nprint({function}({', '.join(map(str, numbers))}))"
+
+    return program
+
+
+#: Per dataset, the program that solves an item from its metadata (``None`` where it
+#: cannot): the tool-using oracle's call (``oracle_tool_rate`` > 0). Each prints text that
+#: the dataset's scorer gives 1.0 on every test item of the default config (the tests
+#: check it). Add a dataset here to give its oracle a tool-using mode.
+ORACLE_PROGRAMS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "basic_arithmetic": _expression_program,
+    "chain_sum": _expression_program,
+    "products": _expression_program,
+    "gcd": _numbers_program("gcd"),
+    "lcm": _numbers_program("lcm"),
+}
+
+#: ``dataset_kwargs`` under which a dataset's program writer is wrong, and why.
+_NO_PROGRAM_KWARGS: dict[str, dict[str, tuple[Any, str]]] = {
+    "basic_arithmetic": {
+        "allow_parentheses": (
+            False,
+            "without parentheses reasoning-gym computes the reference left to right, "
+            "not in the expression's precedence, so no program of the expression gives it",
+        )
+    },
+}
 
 
 def import_reasoning_gym() -> ModuleType:
@@ -97,6 +151,22 @@ def _check_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     return kwargs
 
 
+def _check_oracle_program(dataset: str, kwargs: Mapping[str, Any]) -> None:
+    """Refuse a tool-using oracle where no program solves the dataset's items."""
+    if dataset not in ORACLE_PROGRAMS:
+        raise ValueError(
+            f"oracle_tool_rate > 0 needs a program for the oracle to run, and reasoning-gym "
+            f"dataset {dataset!r} has no program writer; datasets with one: "
+            f"{', '.join(sorted(ORACLE_PROGRAMS))}"
+        )
+    for field_name, (value, why) in _NO_PROGRAM_KWARGS.get(dataset, {}).items():
+        if field_name in kwargs and kwargs[field_name] == value:
+            raise ValueError(
+                f"oracle_tool_rate > 0 is not supported for {dataset!r} with "
+                f"{field_name}={value!r}: {why}"
+            )
+
+
 class ReasoningGymTask(Task):
     """A reasoning-gym dataset: its generator's items and its own ``score_answer``.
 
@@ -108,6 +178,12 @@ class ReasoningGymTask(Task):
         dataset_kwargs: fields of the dataset's config class (``min_terms``, ...), except
             ``seed`` and ``size``.
         seed, test_size: see :class:`textgym.Task`.
+        oracle_tool_rate: the fraction of items on which the oracle calls the ``Python``
+            tool with a program that solves the item (:data:`ORACLE_PROGRAMS`) and submits
+            what it prints; on the rest it submits the reference answer at once. Default
+            0.0: the oracle never calls the tool. Above 0 only for datasets with a program
+            writer (a ValueError names them). The items, the test split and its hash do not
+            depend on it.
 
     Scoring: the dataset's ``score_answer(answer, entry)`` of the submitted text (read by
     :func:`~textgym.answers.read_answer`, so ``Result=`` comes off), clamped to [0, 1];
@@ -126,11 +202,14 @@ class ReasoningGymTask(Task):
         dataset_kwargs: Mapping[str, Any] | None = None,
         seed: int = 0,
         test_size: int = 200,
+        oracle_tool_rate: float = 0.0,
     ):
-        super().__init__(seed=seed, test_size=test_size)
+        super().__init__(seed=seed, test_size=test_size, oracle_tool_rate=oracle_tool_rate)
         self._rg = import_reasoning_gym()
         self.dataset = _check_dataset(dataset)
         self.dataset_kwargs = _check_kwargs(dataset_kwargs)
+        if self.oracle_tool_rate > 0:
+            _check_oracle_program(self.dataset, self.dataset_kwargs)
         # One draw now: bad kwargs fail here rather than at the first reset, and the
         # dataset's scorer is kept (score_answer reads only its arguments and the config).
         self._scorer = self._make(0)
@@ -182,6 +261,22 @@ class ReasoningGymTask(Task):
             return 0.0
         return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
+    def oracle_program(self, item: TaskItem) -> str | None:
+        """The Python program that solves ``item`` (:data:`ORACLE_PROGRAMS`), or ``None``
+        where its dataset has no program writer or the writer cannot write one."""
+        writer = ORACLE_PROGRAMS.get(self.dataset)
+        return writer(item.data["metadata"]) if writer is not None else None
+
     def oracle_turn(self, item: TaskItem, calls: Sequence[ToolCall]) -> str:
-        # The reference answer, directly: the generator already computed it.
-        return submit_text(item.answer)
+        use_tool = self.oracle_tool_rate > 0 and self.oracle_uses_tool(item)
+        program = self.oracle_program(item) if use_tool else None
+        if program is None:
+            # The reference answer, directly: the generator already computed it.
+            return submit_text(item.answer)
+        if not calls:
+            return call_text("Python", program)
+        # A perfect tool user reads the answer off the tool; the known answer only if the
+        # call failed.
+        last = calls[-1]
+        response = last.response.strip() if last.ok else ""
+        return submit_text(response or item.answer)

@@ -19,6 +19,7 @@ from textgym.agents import OracleAgent, RandomAgent
 from textgym.app.cli import main
 from textgym.envs import reasoning_gym_tasks
 from textgym.envs.reasoning_gym_tasks import DEFAULT_DATASET, ReasoningGymTask, dataset_names
+from textgym.task import ToolCall
 
 reasoning_gym = pytest.importorskip("reasoning_gym")
 
@@ -268,3 +269,108 @@ def test_without_the_extra_the_leaderboard_skips_the_env_and_names_the_install(
     assert "pip install 'textgym[reasoning-gym]'" in capsys.readouterr().err
     assert main(["eval", "--agent", "random", "--env", ENV_ID, "--episodes", "1"]) == 2
     assert "pip install 'textgym[reasoning-gym]'" in capsys.readouterr().err
+
+
+# ---- the tool-using oracle (oracle_tool_rate) ------------------------------------------
+
+
+def _tool_oracle_result(dataset: str, rate: float, episodes: int, **kwargs):
+    env = gym.make(ENV_ID, dataset=dataset, oracle_tool_rate=rate, **kwargs)
+    try:
+        task = env.unwrapped.task
+        result = textgym.evaluate(env, OracleAgent(env), episodes=episodes, progress=False)
+    finally:
+        env.close()
+    return task, result
+
+
+def test_the_tool_using_oracle_solves_the_whole_default_test_split():
+    """At rate 1.0 every episode runs the item's program and submits what it printed: on
+    all 200 default test items the program prints the reference itself (reasoning-gym
+    floors its divisions and prints ints: ``-764495``, not ``-764495.0``)."""
+    task, result = _tool_oracle_result(DEFAULT_DATASET, 1.0, 200)
+    assert result.n == 200 and result.success_rate == 1.0 and result.mean_reward == 1.0
+    assert result.tool_call_rate == 1.0 and result.mean_tool_calls == 1.0
+    for episode in result.episodes:
+        item = task.item("test", episode.index)
+        (call,) = episode.tool_calls
+        assert call["name"] == "Python" and call["ok"], call
+        assert call["query"] == task.oracle_program(item)
+        assert call["response"].strip() == item.answer  # read off the tool, not the fallback
+        assert episode.answer is not None and item.answer in episode.answer
+
+
+@pytest.mark.parametrize(
+    "dataset", sorted(set(reasoning_gym_tasks.ORACLE_PROGRAMS) - {DEFAULT_DATASET})
+)
+def test_every_program_writer_solves_its_test_items(dataset):
+    task, result = _tool_oracle_result(dataset, 1.0, 40)
+    assert result.success_rate == 1.0 and result.tool_call_rate == 1.0
+    for episode in result.episodes:
+        assert episode.tool_calls[0]["response"].strip() == task.item("test", episode.index).answer
+
+
+def test_oracle_tool_rate_mixes_programs_and_direct_answers():
+    mixed = ReasoningGymTask(oracle_tool_rate=0.3)
+    items = mixed.test_items()
+    used = [mixed.oracle_uses_tool(item) for item in items]
+    assert 0.2 <= sum(used) / len(used) <= 0.4
+    assert used == [ReasoningGymTask(oracle_tool_rate=0.3).oracle_uses_tool(i) for i in items]
+    direct = items[used.index(False)]
+    assert mixed.oracle_turn(direct, ()) == f"Result={direct.answer}<submit>"
+    program = items[used.index(True)]
+    assert mixed.oracle_turn(program, ()).startswith("<request><Python>print(")
+
+    task, result = _tool_oracle_result(DEFAULT_DATASET, 0.3, 40)
+    assert result.success_rate == 1.0
+    assert result.tool_call_rate == sum(used[:40]) / 40
+
+
+def test_the_default_oracle_never_calls_the_tool_and_the_split_is_unchanged():
+    default = ReasoningGymTask()
+    assert default.oracle_tool_rate == 0.0
+    item = default.item("test", 0)
+    assert default.oracle_turn(item, ()) == f"Result={item.answer}<submit>"
+    base_hash = default.split_hash()
+    for rate in (0.3, 1.0):
+        task = ReasoningGymTask(oracle_tool_rate=rate)
+        assert task.split_hash() == base_hash and task.test_items() == default.test_items()
+        assert "oracle_tool_rate" not in task.config()
+    # A failed call falls back to the reference answer.
+    task = ReasoningGymTask(oracle_tool_rate=1.0)
+    failed = ToolCall("Python", "print(1)", "TimeoutError", ok=False, valid=True)
+    assert task.oracle_turn(item, (failed,)) == f"Result={item.answer}<submit>"
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, "half", True, None])
+def test_reasoning_gym_oracle_tool_rate_is_validated(rate):
+    with pytest.raises(ValueError, match="oracle_tool_rate must be a number in"):
+        ReasoningGymTask(oracle_tool_rate=rate)
+
+
+def test_a_tool_rate_needs_a_dataset_with_a_program_writer():
+    with pytest.raises(ValueError, match="'leg_counting' has no program writer") as error:
+        ReasoningGymTask("leg_counting", oracle_tool_rate=0.5)
+    for name in reasoning_gym_tasks.ORACLE_PROGRAMS:
+        assert name in str(error.value)
+    with pytest.raises(ValueError, match="'spell_backward' has no program writer"):
+        gym.make(ENV_ID, dataset="spell_backward", oracle_tool_rate=1.0)
+    ReasoningGymTask("leg_counting", oracle_tool_rate=0.0)  # the default: fine anywhere
+    # basic_arithmetic without parentheses: reasoning-gym's reference ignores precedence.
+    with pytest.raises(ValueError, match="allow_parentheses=False"):
+        ReasoningGymTask(dataset_kwargs={"allow_parentheses": False}, oracle_tool_rate=1.0)
+
+
+def test_gym_make_passes_oracle_tool_rate_through():
+    env = gym.make(ENV_ID, oracle_tool_rate=1.0, test_size=5)
+    try:
+        assert env.unwrapped.task.oracle_tool_rate == 1.0
+        base = env.unwrapped
+        env.reset(options={"split": "test", "index": 0})
+        _, reward, terminated, _, info = env.step(base.oracle_action())
+        assert not terminated and reward == 0.0
+        assert info["tool_calls"][-1]["name"] == "Python" and info["tool_calls"][-1]["ok"]
+        _, reward, terminated, _, info = env.step(base.oracle_action())
+        assert terminated and reward == 1.0 and info["success"]
+    finally:
+        env.close()
