@@ -46,25 +46,44 @@ KL_IN_LOSS_RLOO = {
 
 @dataclass
 class Curve:
-    """Validation success against training minutes."""
+    """Validation scores against training minutes. ``metric`` is the score a plot draws:
+    ``"success"``, or ``"mean_reward"`` on the envs ranked by it (:func:`curve_metric`);
+    ``success`` is kept either way."""
 
     label: str
     minutes: list[float] = field(default_factory=list)
     success: list[float] = field(default_factory=list)
     extra: list[dict[str, float]] = field(default_factory=list)
+    metric: str = "success"
 
     def add(self, minutes: float, scores: dict[str, float]) -> None:
         self.minutes.append(round(minutes, 3))
         self.success.append(scores["success"])
         self.extra.append(scores)
 
+    @property
+    def values(self) -> list[float]:
+        """The ``metric`` of each point."""
+        return [scores[self.metric] for scores in self.extra]
+
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "label": self.label,
             "minutes": self.minutes,
             "success": self.success,
             "scores": self.extra,
         }
+        if self.metric != "success":
+            out["metric"] = self.metric
+            out[self.metric] = self.values
+        return out
+
+
+def curve_metric(env: gym.Env) -> str:
+    """The :func:`scores` key that ranks ``env``: ``"mean_reward"`` where its task's
+    ``leaderboard_metric`` is the mean reward (sentiment, detox), else ``"success"``."""
+    metric = getattr(env.unwrapped.task, "leaderboard_metric", "success_rate")
+    return "mean_reward" if metric == "mean_reward" else "success"
 
 
 def item_kind(env: gym.Env, split: str, index: int) -> str | None:
@@ -208,8 +227,9 @@ def new_policy(env: gym.Env, size: str = "tiny", arch: str = "causal", seed: int
     return make_policy(env, seed=seed, arch=arch, size=size)
 
 
-def plot_curves(curves: list[Curve], path: Path, title: str, ylabel: str = "success") -> Path:
-    """Validation success of each curve against training minutes, in one PNG."""
+def plot_curves(curves: list[Curve], path: Path, title: str, ylabel: str | None = None) -> Path:
+    """Validation scores of each curve (its ``metric``) against training minutes, in one
+    PNG; ``ylabel`` defaults to the first curve's metric."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,7 +237,9 @@ def plot_curves(curves: list[Curve], path: Path, title: str, ylabel: str = "succ
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for curve in curves:
-        ax.plot(curve.minutes, curve.success, marker="o", markersize=3, label=curve.label)
+        ax.plot(curve.minutes, curve.values, marker="o", markersize=3, label=curve.label)
+    if ylabel is None:
+        ylabel = curves[0].metric.replace("_", " ") if curves else "success"
     ax.set_xlabel("training minutes (2 CPU cores; evaluations excluded)")
     ax.set_ylabel(f"greedy {ylabel}, validation items")
     ax.set_title(title)
