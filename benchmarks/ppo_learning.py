@@ -102,6 +102,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         # The longest oracle program (the prime sieve) is 263 tokens.
         "ppo": {"max_new_tokens": 320, **_GROUPED},
     },
+    # Tool discovery on Python: the demonstrations run a program on only 30% of the items
+    # and submit the answer from memory on the rest, so the SFT start rarely runs code
+    # and its direct answers are guesses; PPO has to find from reward that a program pays.
+    # The KL as a per-token mean in the loss, as on the free-text envs: a summed KL pays
+    # for stopping a long program early (ppo_learning_python_sweep.md).
+    "python-discovery": {
+        "env_id": "TextEnv-Python-v0",
+        "sft_steps": 1200,
+        "sft_lr_schedule": "linear",
+        "demonstrations": 2000,
+        "sft_env_kwargs": {"oracle_tool_rate": 0.3},
+        "iterations": 60,
+        "ppo": {"max_new_tokens": 320, **KL_IN_LOSS_RLOO, "learning_rate": 3e-5},
+    },
+    # reasoning-gym's basic_arithmetic, SFT on the tool-using oracle (it runs
+    # print(expression) on every item), then PPO. Llama (rotary positions): the program
+    # copies the question's expression. Tool discovery from demonstrations that call the
+    # tool on 30% of the items failed here: the SFT start ignored the tool's output and
+    # submitted a guess, so no episode that called it succeeded (results/README notes).
+    "reasoning-gym": {
+        "env_id": "TextEnv-ReasoningGym-v0",
+        "arch": "llama",
+        "sft_steps": 1500,
+        "sft_lr_schedule": "linear",
+        "demonstrations": 2000,
+        "sft_env_kwargs": {"oracle_tool_rate": 1.0},
+        "iterations": 40,
+        "ppo": {"max_new_tokens": 128, **_GROUPED},
+    },
     "wiki": {
         "env_id": "TextEnv-WikiSearch-v0",
         "sft_steps": 2000,
