@@ -427,7 +427,12 @@ class ValueHeadLM(nn.Module):
 
     @property
     def architecture(self) -> str:
-        return "seq2seq" if self.is_encoder_decoder else "causal"
+        """The ``arch`` name :func:`~textgym.agents.train.make_policy` builds this kind of
+        model from: ``seq2seq`` (T5), ``llama`` or ``causal`` (GPT-2 and every other
+        decoder). Run records keep it, so a resumed ``--arch llama`` run matches."""
+        if self.is_encoder_decoder:
+            return "seq2seq"
+        return "llama" if self.backbone.config.model_type == "llama" else "causal"
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> ValueHeadLM:

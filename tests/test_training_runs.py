@@ -177,3 +177,14 @@ def test_resume_without_checkpoint_is_a_clear_error(sft_model, tmp_path, capsys)
         ]
     )
     assert code == 2 and "no checkpoint" in capsys.readouterr().err
+
+
+def test_a_llama_run_records_its_arch_and_resumes_with_the_same_flags(tmp_path):
+    # The run record once said "causal" for every decoder, so `--arch llama --resume`
+    # was refused as a changed setting.
+    out = tmp_path / "llama"
+    flags = ["train", "ppo", "--env", "TextEnv-Calculator-v0", "--out", str(out), "--arch", "llama"]
+    assert main([*flags, "--iterations", "1", *TINY]) == 0
+    assert json.loads((out / "run.json").read_text())["arch"] == "llama"
+    assert main([*flags, "--iterations", "2", "--resume", *TINY]) == 0
+    assert len(read_jsonl(out / "metrics.jsonl")) == 2
