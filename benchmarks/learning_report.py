@@ -34,6 +34,7 @@ def _learning_rows() -> list[str]:
         ("ppo_learning_tool-discovery", "Tool discovery (calculator level 0)"),
         ("ppo_learning_python", "Python"),
         ("ppo_learning_wiki", "WikiSearch"),
+        ("ppo_learning_reasoning-gym", "ReasoningGym (basic_arithmetic)"),
     ]:
         r = _load(name)
         if r is None or "test" not in r.get("measured_on", "test"):
@@ -56,7 +57,7 @@ def _learning_rows() -> list[str]:
                 for k, v in kinds.items()
             )
         rows.append("| " + " | ".join(cells) + " |")
-    for level in (0, 1, 2):
+    for level in (0, 1, 2, 3):
         r = _load(f"calculator_level{level}")
         if r is None or "test" not in r:
             continue
@@ -117,32 +118,57 @@ def _learning_rows() -> list[str]:
     return rows
 
 
+#: The TRL comparisons in the report: result file, what it trained on.
+TRL_RUNS = (
+    ("trl_vs_textgym", "tool discovery"),
+    ("trl_vs_textgym_sentiment_board", "positive sentiment"),
+    ("trl_vs_textgym_detox_board", "detox"),
+)
+
+
 def _trl_rows() -> list[str]:
-    r = _load("trl_vs_textgym")
-    if r is None or "test" not in r:
-        return []
-    t = r["test"]
-    lines = [
-        "",
-        f"TRL's GRPOTrainer against textgym's PPO (GRPO advantages), tool discovery, "
-        f"{r['minutes_each']} training minutes each from one SFT start "
-        f"({r['sft_steps']} steps, {r['arch']}):",
-        "",
-        "| trainer | updates in the budget | test greedy | test sampled "
-        "| greedy tool-call rate |",
-        "|---|---|---|---|---|",
-    ]
-    counts = {
-        "sft": "-",
-        "textgym": f"{r['runs']['textgym']['iterations']} iterations",
-        "trl": f"{r['runs']['trl']['optimizer_steps']} optimizer steps",
-    }
-    for name, label in (("sft", "SFT start"), ("textgym", "textgym PPO"), ("trl", "TRL GRPO")):
-        lines.append(
-            f"| {label} | {counts[name]} | {_pct(t[name]['greedy']['success'])} | "
-            f"{_pct(t[name]['sampled']['success'])} | "
-            f"{_pct(t[name]['greedy']['tool_call_rate'])} |"
-        )
+    lines: list[str] = []
+    for name, task in TRL_RUNS:
+        r = _load(name)
+        if r is None or "test" not in r:
+            continue
+        t = r["test"]
+        # Success on pass/fail tasks; the mean reward where the env is ranked by it.
+        key = r.get("metric", "success")
+        fmt = _pct if key == "success" else _num
+        label = "test greedy" if key == "success" else "test greedy mean reward"
+        # What a tool task gains is the tool call; what a free-text one can lose is variety
+        # (a reward won by repeating a phrase shows as low distinct-2, high repetition).
+        if key == "success":
+            last_label = "greedy tool-call rate"
+            def last(m: dict) -> str:
+                return _pct(m["tool_call_rate"])
+        else:
+            last_label = "greedy distinct-2 / repetition rate"
+            def last(m: dict) -> str:
+                return f"{_pct(m['distinct_2'])} / {_pct(m['repetition_rate'])}"
+        lines += [
+            "",
+            f"TRL's GRPOTrainer against textgym's PPO (GRPO advantages), {task}, "
+            f"{r['minutes_each']} training minutes each from one SFT start "
+            f"({r['sft_steps']} steps, {r['arch']}):",
+            "",
+            f"| trainer | updates in the budget | {label} | {label.replace('greedy', 'sampled')} "
+            f"| {last_label} |",
+            "|---|---|---|---|---|",
+        ]
+        counts = {
+            "sft": "-",
+            "textgym": f"{r['runs']['textgym']['iterations']} iterations",
+            "trl": f"{r['runs']['trl']['optimizer_steps']} optimizer steps",
+        }
+        runs = (("sft", "SFT start"), ("textgym", "textgym PPO"), ("trl", "TRL GRPO"))
+        for run, run_label in runs:
+            lines.append(
+                f"| {run_label} | {counts[run]} | {fmt(t[run]['greedy'][key])} | "
+                f"{fmt(t[run]['sampled'][key])} | "
+                f"{last(t[run]['greedy'])} |"
+            )
     return lines
 
 
