@@ -126,6 +126,14 @@ TRL_RUNS = (
 )
 
 
+def _trl_last_cell(key: str, greedy: dict) -> str:
+    # What a tool task gains is the tool call; what a free-text one can lose is variety
+    # (a reward won by repeating a phrase shows as low distinct-2, high repetition).
+    if key == "success":
+        return _pct(greedy["tool_call_rate"])
+    return f"{_pct(greedy['distinct_2'])} / {_pct(greedy['repetition_rate'])}"
+
+
 def _trl_rows() -> list[str]:
     lines: list[str] = []
     for name, task in TRL_RUNS:
@@ -137,16 +145,9 @@ def _trl_rows() -> list[str]:
         key = r.get("metric", "success")
         fmt = _pct if key == "success" else _num
         label = "test greedy" if key == "success" else "test greedy mean reward"
-        # What a tool task gains is the tool call; what a free-text one can lose is variety
-        # (a reward won by repeating a phrase shows as low distinct-2, high repetition).
-        if key == "success":
-            last_label = "greedy tool-call rate"
-            def last(m: dict) -> str:
-                return _pct(m["tool_call_rate"])
-        else:
-            last_label = "greedy distinct-2 / repetition rate"
-            def last(m: dict) -> str:
-                return f"{_pct(m['distinct_2'])} / {_pct(m['repetition_rate'])}"
+        last_label = (
+            "greedy tool-call rate" if key == "success" else "greedy distinct-2 / repetition rate"
+        )
         lines += [
             "",
             f"TRL's GRPOTrainer against textgym's PPO (GRPO advantages), {task}, "
@@ -167,7 +168,7 @@ def _trl_rows() -> list[str]:
             lines.append(
                 f"| {run_label} | {counts[run]} | {fmt(t[run]['greedy'][key])} | "
                 f"{fmt(t[run]['sampled'][key])} | "
-                f"{last(t[run]['greedy'])} |"
+                f"{_trl_last_cell(key, t[run]['greedy'])} |"
             )
     return lines
 
