@@ -247,7 +247,11 @@ class PPO:
         with torch.no_grad():
             # Chunks of a minibatch (at least 8): memory stays that of one update step.
             chunk = max(cfg.mini_batch_size, 8)
-            exact = {"share_prefix": cfg.share_prefix, "split_by_length": cfg.split_by_length}
+            exact = {
+                "share_prefix": cfg.share_prefix,
+                "split_by_length": cfg.split_by_length,
+                "temperature": cfg.temperature,
+            }
             old_logp, old_values, entropy = score_batch(
                 self.policy, batch, chunk, with_entropy=True, **exact
             )
@@ -330,6 +334,10 @@ class PPO:
         n = len(batch)
         offset = par.rank * n
         lengths = par.all_gather(batch.lengths).cpu()  # the same on every process
+        # Group labels made unique across processes (a group never spans processes), so
+        # each minibatch holds whole groups; -1 (ungrouped) stays -1.
+        labels = batch.groups * par.world_size + par.rank
+        groups = par.all_gather(torch.where(batch.groups >= 0, labels, -1)).cpu()
         sums: dict[str, float] = defaultdict(float)
         skipped = epochs_done = 0
         self.policy.eval()  # no dropout: the update scores tokens as the rollout sampled them
@@ -340,7 +348,7 @@ class PPO:
                 self._seed_for(self.iteration, epoch, _MINIBATCH_ORDER, per_process=False)
             )
             for members in minibatch_order(
-                lengths, cfg.mini_batch_size, shuffle, cfg.group_by_length
+                lengths, cfg.mini_batch_size, shuffle, cfg.group_by_length, groups
             ):
                 idx = members[(members >= offset) & (members < offset + n)] - offset
                 idx = idx.to(self.device)
@@ -410,6 +418,7 @@ class PPO:
             entropy_grad=cfg.ent_coef > 0,
             share_prefix=cfg.share_prefix,
             split_by_length=cfg.split_by_length,
+            temperature=cfg.temperature,
         )
         pg_loss, pg_stats = policy_loss(
             logp, old_logp[idx, :width], advantages[idx, :width], mb_mask, cfg.clip_range

@@ -23,9 +23,14 @@ class PPOConfig:
             ``batch_size``, 128 there; smaller here so an iteration takes seconds on a CPU).
         max_new_tokens (48): cap on tokens per agent turn (also capped by the env's
             ``max_turn_tokens``).
-        temperature (1.0): sampling temperature. Keep 1.0: the loss scores the plain
-            softmax, and sampling from another distribution (TRL's top-k / min_length
-            settings) made its reported KL negative.
+        temperature (1.0): sampling temperature ``T``. The policy PPO trains is then
+            ``softmax(logits / T)``: every log-prob, ratio, entropy and KL (the
+            reference's too) is scored at ``T``, as TRL's GRPOTrainer does, so the
+            update stays on the distribution that sampled. Below 1 a sharp SFT start
+            samples closer to its greedy answers (more groups that hold a success);
+            above 1 it explores more. Greedy evaluation does not depend on it. (TRL's
+            classic PPO sampled with top-k but scored the plain softmax, which made its
+            reported KL negative.)
         reuse_kv_cache (True): keep each episode's keys and values across its turns, so a
             turn feeds only the tool response and what is new (TRL re-encoded the whole
             history every turn). Off only for benchmarks that measure the difference.

@@ -19,6 +19,7 @@ import torch
 from textgym.agents.distributed import Collective
 
 __all__ = [
+    "tempered",
     "token_logprobs",
     "entropy_from_logits",
     "kl_estimate",
@@ -37,6 +38,12 @@ __all__ = [
     "global_mean",
     "minibatch_order",
 ]
+
+
+def tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``logits / T``: the logits of the distribution that sampling at temperature ``T``
+    draws from (a plain softmax at ``T = 1``)."""
+    return logits if temperature == 1.0 else logits.float() / temperature
 
 
 def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -332,7 +339,11 @@ def global_mean(
 
 
 def minibatch_order(
-    lengths: torch.Tensor, size: int, generator: torch.Generator, group_by_length: bool
+    lengths: torch.Tensor,
+    size: int,
+    generator: torch.Generator,
+    group_by_length: bool,
+    groups: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """One epoch's minibatches of indices into the (global) batch of ``len(lengths)``
     episodes, the last possibly partial. Every process calls it with the same arguments
@@ -341,11 +352,48 @@ def minibatch_order(
     ``group_by_length`` sorts the episodes by length with +-10% random jitter and cuts
     them into minibatches in that order, then shuffles the order of the minibatches:
     episodes of similar length train together (less padding), and which of them share a
-    minibatch changes from epoch to epoch. Otherwise a uniform random permutation."""
+    minibatch changes from epoch to epoch. Otherwise a uniform random permutation.
+
+    ``groups`` (labels, as :func:`group_advantages` reads them): the episodes of a group
+    stay in one minibatch, which then holds whole groups, at least ``size`` episodes
+    where the batch allows. A group's critic-free advantages sum to zero, so the tokens
+    its episodes share get no net push only when they share a gradient step; split over
+    minibatches, each step pushes those tokens up or down in turn, and Adam, which takes
+    steps of about the learning rate whatever the gradient's size, turns that into drift
+    (benchmarks/results/ppo_learning_python_sweep.md). Ungrouped labels (-1) are ignored."""
     on = generator.device  # the generator's own device (the host, in PPO)
+    if groups is not None and len(groups) and bool((groups >= 0).all()):
+        return _whole_group_minibatches(lengths, size, generator, group_by_length, groups)
     if not group_by_length:
         return list(torch.randperm(len(lengths), generator=generator, device=on).split(size))
     jitter = 1.0 + 0.2 * (torch.rand(len(lengths), generator=generator, device=on) - 0.5)
     chunks = torch.argsort(lengths.float() * jitter).split(size)
     order = torch.randperm(len(chunks), generator=generator, device=on)
     return [chunks[i] for i in order]
+
+
+def _whole_group_minibatches(lengths, size, generator, group_by_length, groups):
+    """:func:`minibatch_order` over groups instead of episodes: groups ordered by their
+    longest episode (with jitter) or at random, packed whole into minibatches."""
+    on = generator.device
+    labels, inverse = torch.unique(groups.cpu(), return_inverse=True)
+    members = [torch.nonzero(inverse == k).squeeze(1) for k in range(len(labels))]
+    if group_by_length:
+        longest = torch.stack([lengths.cpu()[m].max() for m in members]).float()
+        jitter = 1.0 + 0.2 * (torch.rand(len(members), generator=generator, device=on) - 0.5)
+        order = torch.argsort(longest * jitter.cpu())
+    else:
+        order = torch.randperm(len(members), generator=generator, device=on).cpu()
+    minibatches, current, count = [], [], 0
+    for k in order.tolist():
+        current.append(members[k])
+        count += len(members[k])
+        if count >= size:
+            minibatches.append(torch.cat(current))
+            current, count = [], 0
+    if current:
+        minibatches.append(torch.cat(current))
+    if group_by_length:
+        shuffle = torch.randperm(len(minibatches), generator=generator, device=on).tolist()
+        minibatches = [minibatches[i] for i in shuffle]
+    return minibatches

@@ -72,11 +72,13 @@ def score_batch(
     with_entropy: bool = False,
     share_prefix: bool = True,
     split_by_length: bool = True,
+    temperature: float = 1.0,
 ):
     """``model.score_tokens`` (log-probs, values, entropies) over the batch in chunks of
     similar length, each cut to its own longest episode: one long episode no longer pads
     every row to its length. ``share_prefix`` and ``split_by_length`` go to
-    :meth:`~textgym.agents.value_head.ValueHeadLM.score_tokens`.
+    :meth:`~textgym.agents.value_head.ValueHeadLM.score_tokens`, and ``temperature``:
+    the sampling temperature whose distribution is scored.
     Padding positions hold arbitrary values (0 past the chunk's longest row); every use of
     them is masked."""
     n, width = batch.ids.shape
@@ -95,6 +97,7 @@ def score_batch(
             with_entropy=with_entropy,
             share_prefix=share_prefix,
             split_by_length=split_by_length,
+            temperature=temperature,
         )
         logp[idx, :w], values[idx, :w] = lp.float(), v
         if entropy is not None:

@@ -26,6 +26,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from textgym.agents.devices import autocast
 from textgym.agents.padding import left_pad, right_pad
+from textgym.agents.ppo_math import tempered
 from textgym.agents.value_head import ValueHeadLM
 
 __all__ = ["Seq2SeqValueHeadLM", "Seq2SeqDecoding", "tiny_t5_config"]
@@ -109,6 +110,7 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
         entropy_grad: bool = True,
         share_prefix: bool = True,
         split_by_length: bool = True,
+        temperature: float = 1.0,
     ):
         """As :meth:`ValueHeadLM.score_tokens`; the first ``prompt_lengths[b]`` tokens of
         row ``b`` are encoded and the rest decoded. Prompt and padding positions get 0.
@@ -150,7 +152,7 @@ class Seq2SeqValueHeadLM(ValueHeadLM):
             decoder_input_ids=dec_in,
             decoder_attention_mask=dec_mask,
         )
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        log_probs = torch.log_softmax(tempered(logits.float(), temperature), dim=-1)
         logp_dec = log_probs.gather(-1, targets[..., None]).squeeze(-1)
         # Scatter decoder positions back to episode positions; invalid ones land in spare
         # columns past the end and are cut off.

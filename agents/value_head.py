@@ -35,7 +35,7 @@ from textgym.agents.kv_reuse import broadcast_cache, shared_prefix_length
 from textgym.agents.lora import adapter_path, plain_state_dict
 from textgym.agents.model_paths import resolve_model_dir
 from textgym.agents.padding import CALL_COST_TOKENS, length_groups
-from textgym.agents.ppo_math import entropy_from_logits, token_logprobs
+from textgym.agents.ppo_math import entropy_from_logits, tempered, token_logprobs
 
 __all__ = ["ValueHeadLM", "tiny_gpt2_config", "tiny_llama_config"]
 
@@ -240,6 +240,7 @@ class ValueHeadLM(nn.Module):
         entropy_grad: bool = True,
         share_prefix: bool = True,
         split_by_length: bool = True,
+        temperature: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Per-token log-probs, values and (optionally) entropies of right-padded episodes,
         each aligned with the token it scores: ``logp[b, t] = log pi(x_t | x_<t)`` and
@@ -261,11 +262,19 @@ class ValueHeadLM(nn.Module):
 
         ``entropy_grad=False`` computes the entropy outside the autograd graph: with no
         entropy bonus it is only a logged stat, and backpropagating a zero-weighted
-        full-vocab softmax through every token cost about a sixth of the PPO update."""
+        full-vocab softmax through every token cost about a sixth of the PPO update.
+
+        ``temperature``: the log-probs and entropies are those of ``softmax(logits / T)``,
+        the distribution :func:`~textgym.agents.generation.sample_turns` draws from at
+        that temperature, so PPO's ratios and KL stay on the policy that sampled."""
         n, width = ids.shape
         lengths = attention.sum(1)
         shared = shared_prefix_length(ids, attention) if share_prefix else 0
-        options = {"with_entropy": with_entropy, "entropy_grad": entropy_grad}
+        options = {
+            "with_entropy": with_entropy,
+            "entropy_grad": entropy_grad,
+            "temperature": temperature,
+        }
         columns = torch.arange(width, device=ids.device)
         right_padded = bool((attention == (columns[None] < lengths[:, None])).all())
         if split_by_length and n > 2 and right_padded:
@@ -276,10 +285,11 @@ class ValueHeadLM(nn.Module):
             return self._score_plain(ids, attention, **options)
         return self._score_with_shared_prefix(ids, attention, shared, **options)
 
-    def _score_plain(self, ids, attention, *, with_entropy, entropy_grad):
+    def _score_plain(self, ids, attention, *, with_entropy, entropy_grad, temperature):
         """One forward pass over the whole batch."""
         positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
         logits, values, _ = self(ids, attention_mask=attention, position_ids=positions)
+        logits = tempered(logits, temperature)
         # values[:, t] is V(prefix up to t), the state in which token t + 1 is chosen.
         v = F.pad(values[:, :-1].float(), (1, 0))
         entropy = None
@@ -287,7 +297,9 @@ class ValueHeadLM(nn.Module):
             entropy = entropy_from_logits(logits if entropy_grad else logits.detach())
         return token_logprobs(logits, ids), v, entropy
 
-    def _score_with_shared_prefix(self, ids, attention, shared, *, with_entropy, entropy_grad):
+    def _score_with_shared_prefix(
+        self, ids, attention, shared, *, with_entropy, entropy_grad, temperature
+    ):
         """The first ``shared`` tokens (the same in every row) once, as a batch of one;
         then every row's own tokens, attending to the prefix's broadcast keys and values."""
         n, width = ids.shape
@@ -305,6 +317,8 @@ class ValueHeadLM(nn.Module):
             past_key_values=broadcast_cache(cache, n),
             use_cache=True,
         )
+        head_logits = tempered(head_logits, temperature)
+        tail_logits = tempered(tail_logits, temperature)
         # Token t is scored by the logits at t - 1: tokens 1..shared-1 by the prefix's own
         # logits (the same in every row), token `shared` by the prefix's last logits and
         # the row's own id, the rest by the row's tail.

@@ -9,9 +9,11 @@ import torch
 
 from textgym import make_tokenizer
 from textgym.agents import PPO, PPOConfig, ValueHeadLM, tiny_gpt2_config
+from textgym.agents import ppo as ppo_module
 from textgym.agents.ppo_math import (
     group_advantages,
     masked_whiten,
+    minibatch_order,
     normalise_advantages,
     token_advantages,
 )
@@ -207,3 +209,58 @@ def test_critic_free_ppo_refuses_episodes_without_groups():
     envs.close()
     with pytest.raises(ValueError, match="collected in groups"):
         ppo.learn(_collect(group_size=1, n_episodes=4))
+
+
+@pytest.mark.parametrize("by_length", [True, False])
+def test_minibatches_keep_each_group_of_episodes_whole(by_length):
+    # Twelve episodes in groups of four, interleaved and of mixed lengths: sorting by
+    # episode length alone would split every group.
+    groups = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    lengths = torch.tensor([10, 50, 30, 48, 12, 29, 31, 49, 11, 13, 30, 51])
+    order = minibatch_order(lengths, 4, torch.Generator().manual_seed(0), by_length, groups)
+    assert sorted(torch.cat(order).tolist()) == list(range(12))  # each episode once
+    assert len(order) == 3
+    for members in order:
+        assert len(set(groups[members].tolist())) == 1  # one whole group per minibatch
+    # A minibatch of 8 holds two whole groups, and the last takes what is left.
+    order = minibatch_order(lengths, 8, torch.Generator().manual_seed(0), by_length, groups)
+    assert [len(m) for m in order] in ([8, 4], [4, 8])
+    assert sorted(torch.cat(order).tolist()) == list(range(12))
+
+
+def test_ungrouped_episodes_keep_the_episode_order():
+    lengths = torch.tensor([50, 10, 48, 12, 30, 11, 49, 31])
+    plain = minibatch_order(lengths, 4, torch.Generator().manual_seed(3), True)
+    ungrouped = minibatch_order(
+        lengths, 4, torch.Generator().manual_seed(3), True, torch.full((8,), -1)
+    )
+    assert all(torch.equal(a, b) for a, b in zip(plain, ungrouped))
+
+
+def test_ppo_updates_on_whole_groups(monkeypatch):
+    """PPO hands the minibatch order its episodes' groups: each gradient step sees whole
+    groups, so a group's zero-sum advantages cancel on the tokens its episodes share."""
+    seen = []
+    real = ppo_module.minibatch_order
+
+    def spy(lengths, size, generator, by_length, groups=None):
+        order = real(lengths, size, generator, by_length, groups)
+        seen.append((groups, order))
+        return order
+
+    monkeypatch.setattr(ppo_module, "minibatch_order", spy)
+    envs = gym.make_vec("TextEnv-Calculator-v0", num_envs=4)
+    cfg = PPOConfig(
+        advantage="rloo",
+        group_size=4,
+        episodes_per_iteration=8,
+        mini_batch_size=2,
+        max_new_tokens=8,
+        ppo_epochs=1,
+        checkpoint_every=0,
+    )
+    PPO(envs, tiny_policy(), cfg).step()
+    groups, order = seen[0]
+    assert groups is not None and sorted(set(groups.tolist())) == [0, 1]
+    for members in order:
+        assert len(members) == 4 and len(set(groups[members].tolist())) == 1
