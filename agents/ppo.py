@@ -9,7 +9,8 @@ One iteration (:meth:`PPO.step`):
    gets the env reward. (``kl_penalty="loss"``: the env reward alone; the KL goes into
    the loss as a per-token mean.)
 4. Advantages: GAE over agent tokens only (tool-response spans skipped), or, critic-free,
-   each episode's return against the other episodes of its item (GRPO, RLOO); whitened.
+   each episode's return against the other episodes of its item (GRPO, RLOO), optionally
+   only the positive ones; whitened.
 5. Update: ``ppo_epochs`` passes of minibatches of the clipped policy loss, clipped value
    loss and entropy bonus, with gradient clipping and early stopping on KL.
 6. Adapt beta toward the KL target; log the stats.
@@ -277,6 +278,8 @@ class PPO:
         advantages, returns = token_advantages(
             cfg.advantage, rewards, old_values, mask, batch.groups, cfg.gamma, cfg.lam
         )
+        if cfg.only_positive_advantages:
+            advantages = advantages.clamp(min=0.0)
         (raw_adv_mean, returns_mean), _ = global_mean(par, torch.stack([advantages, returns]), mask)
         if cfg.whiten_advantages:
             advantages = normalise_advantages(

@@ -94,6 +94,14 @@ class PPOConfig:
             RMS, no shift. Their group baselines sum to zero within a group, so the
             tokens a group shares get no net push; a mean shift over tokens breaks that
             when episodes differ in length (ppo_math.masked_rescale).
+        only_positive_advantages (False): the critic-free estimators only: an episode
+            worse than its group's baseline gets advantage 0 instead of a negative one,
+            so the update raises the likelihood of the group's better episodes and
+            pushes nothing down (filtered behaviour cloning on the policy's own samples,
+            as in RAFT and ReST-EM, inside PPO's clipped ratio). From a sharp SFT start
+            the push-down half of a sequence-level advantage lands on every token of a
+            long failed episode, most of them right, and spreads their probability over
+            other tokens (benchmarks/results/ppo_learning_python_sweep.md).
         ratio_threshold (10.0): a minibatch whose mean ratio exceeds this is skipped
             (TRL's safeguard against a diverging update).
         early_stopping (True), target_kl (0.1): stop the epochs of an iteration once the
@@ -158,6 +166,7 @@ class PPOConfig:
     ent_coef: float = 0.0
     whiten_advantages: bool = True
     advantage_norm: str = "whiten"
+    only_positive_advantages: bool = False
     ratio_threshold: float = 10.0
     early_stopping: bool = True
     target_kl: float = 0.1
@@ -233,6 +242,18 @@ class PPOConfig:
             raise ValueError(
                 "advantage_norm='scale' is for the critic-free estimators (grpo, rloo); "
                 "GAE's advantages are not centred and need whitening"
+            )
+        if self.only_positive_advantages and self.advantage == "gae":
+            raise ValueError(
+                "only_positive_advantages is for the critic-free estimators (grpo, rloo): "
+                "GAE's per-token advantages are not a comparison within a group"
+            )
+        if self.only_positive_advantages and self.whiten_advantages and (
+            self.advantage_norm == "whiten"
+        ):
+            raise ValueError(
+                "only_positive_advantages needs advantage_norm='scale' (or no "
+                "normalisation): whitening subtracts a mean and makes some negative again"
             )
         if self.init_kl_coef < 0 or self.vf_coef < 0 or self.ent_coef < 0:
             raise ValueError("init_kl_coef, vf_coef and ent_coef must be >= 0")

@@ -264,3 +264,53 @@ def test_ppo_updates_on_whole_groups(monkeypatch):
     assert groups is not None and sorted(set(groups.tolist())) == [0, 1]
     for members in order:
         assert len(members) == 4 and len(set(groups[members].tolist())) == 1
+
+
+def test_only_positive_advantages_push_nothing_down(monkeypatch):
+    """With ``only_positive_advantages`` an episode worse than its group's baseline gets 0:
+    the update pushes the group's better episodes up and leaves the others alone."""
+    envs = gym.make_vec("TextEnv-Calculator-v0", num_envs=4)
+    cfg = PPOConfig(
+        advantage="rloo",
+        group_size=4,
+        episodes_per_iteration=8,
+        mini_batch_size=8,
+        max_new_tokens=8,
+        ppo_epochs=1,
+        advantage_norm="scale",
+        only_positive_advantages=True,
+        checkpoint_every=0,
+    )
+    ppo = PPO(envs, tiny_policy(), cfg)
+    seen = {}
+    real = ppo_module.normalise_advantages
+
+    def spy(advantages, mask, *args, **kwargs):
+        seen["in"] = advantages.clone()
+        seen["out"] = real(advantages, mask, *args, **kwargs)
+        seen["mask"] = mask
+        return seen["out"]
+
+    monkeypatch.setattr(ppo_module, "normalise_advantages", spy)
+    records = [
+        Episode(tokens=np.arange(3, 3 + n), agent_mask=np.r_[[False] * 3, [True] * (n - 3)],
+                rewards=[r], success=bool(r), group=g)
+        for n, r, g in ((8, 1.0, 0), (9, 0.0, 0), (8, 0.0, 0), (10, 0.0, 0),
+                        (8, 1.0, 1), (9, 1.0, 1), (8, 0.0, 1), (10, 1.0, 1))
+    ]  # fmt: skip
+    ppo.learn(records)
+    agent = seen["mask"].bool()
+    per_episode = [float(seen["in"][i][agent[i]][0]) for i in range(8)]
+    # RLOO: 1 - 0 = 1 for the lone success of group 0, 0 - 1/3 for its failures (now 0);
+    # group 1: 1 - 2/3 = 1/3 for each success, 0 - 1 for its failure (now 0).
+    assert per_episode == pytest.approx([1.0, 0, 0, 0, 1 / 3, 1 / 3, 0, 1 / 3])
+    assert bool((seen["out"][agent] >= 0).all())
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"advantage": "gae"}, {"advantage": "rloo", "group_size": 4}],
+)
+def test_only_positive_advantages_refuses_what_would_undo_it(settings):
+    with pytest.raises(ValueError, match="only_positive_advantages"):
+        PPOConfig(only_positive_advantages=True, **settings)
