@@ -62,6 +62,10 @@ def test_help_shows_every_config_field_with_its_default(capsys):
         assert "--" + field.name.replace("_", "-") in text
     assert "--clip-range FLOAT policy and value clipping (TRL's) (default: 0.2)" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+    # Switches show their default as on or off.
+    assert "--no-only-positive-advantages" in text
+    assert "(default: off)" in text and "(default: on)" in text
+    assert "(default: True)" not in text
     text = _help(["train", "sft"], capsys)
     assert "--steps INT gradient steps (default: 300)" in text
     assert "--clip-range" not in text

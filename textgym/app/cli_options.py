@@ -143,8 +143,10 @@ def add_config_options(
         if f.name in set(skip):
             continue
         names = [*aliases.get(f.name, ()), _flag(f.name)]
-        text = f"{helps[f.name]} (default: {f.default!r})".replace("%", "%%")
         kind = type(f.default)
+        # A switch's default reads as the switch does (--x / --no-x): on or off.
+        shown = ("on" if f.default else "off") if kind is bool else repr(f.default)
+        text = f"{helps[f.name]} (default: {shown})".replace("%", "%%")
         if kind is bool:
             group.add_argument(
                 *names,
