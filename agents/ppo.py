@@ -12,7 +12,8 @@ One iteration (:meth:`PPO.step`):
    each episode's return against the other episodes of its item (GRPO, RLOO), optionally
    only the positive ones; whitened.
 5. Update: ``ppo_epochs`` passes of minibatches of the clipped policy loss, clipped value
-   loss and entropy bonus, with gradient clipping and early stopping on KL.
+   loss and entropy bonus (and, with ``ptx_coef``, behaviour cloning on demonstrations),
+   with gradient clipping and early stopping on KL.
 6. Adapt beta toward the KL target; log the stats.
 
 Steps 2-6 are :meth:`PPO.learn`, usable on any batch of finished episodes. The iteration
@@ -66,14 +67,16 @@ from textgym.agents.ppo_math import (
 )
 from textgym.agents.ppo_stats import STAT_DOCS, UPDATE_STATS
 from textgym.agents.rollouts import Batch, collect_episodes, score_batch
+from textgym.agents.sft import demonstration_loss
 from textgym.agents.value_head import ValueHeadLM
 from textgym.env_spec import env_spec
 from textgym.rollout import Episode
 
 __all__ = ["PPO", "STAT_DOCS", "Batch"]
 
-# A key that keeps minibatch-order seeds apart from rollout seeds.
+# Keys that keep minibatch-order and demonstration-draw seeds apart from rollout seeds.
 _MINIBATCH_ORDER = 0x5EED
+_DEMONSTRATION_DRAW = 0x97C
 
 
 @dataclass
@@ -107,6 +110,10 @@ class PPO:
         parallel: the process group for data-parallel training
             (:class:`~textgym.agents.distributed.DataParallel` under ``accelerate launch``);
             default one process.
+        demonstrations: finished episodes (e.g.
+            :func:`~textgym.agents.sft.oracle_demonstrations`) for the behaviour-cloning
+            term of ``config.ptx_coef``; also settable later as ``ppo.demonstrations``
+            (they are data, not state: a checkpoint does not hold them).
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class PPO:
         config: PPOConfig | None = None,
         ref: ValueHeadLM | None = None,
         parallel: Collective | None = None,
+        demonstrations: list[Episode] | None = None,
     ):
         if not isinstance(envs, gym.vector.VectorEnv):
             raise TypeError("PPO needs a Gymnasium vector env: gym.make_vec(env_id, num_envs=n)")
@@ -176,6 +184,7 @@ class PPO:
         # happens; on the CPU it is the same stream as ever.
         self.generator = torch.Generator(device=self.device).manual_seed(self._seed_for())
         self.iteration = 0
+        self.demonstrations = demonstrations
 
     def _seed_for(self, *keys: int, per_process: bool = True) -> int:
         """A seed derived from the config's seed, ``keys`` and, with several processes
@@ -241,6 +250,11 @@ class PPO:
         if len(set(sizes)) != 1 or not records:
             # Unequal shares would make the processes' collective calls diverge (a hang).
             raise ValueError(f"every process needs the same, non-zero number of episodes: {sizes}")
+        if cfg.ptx_coef > 0 and not self.demonstrations:
+            raise ValueError(
+                "PPOConfig.ptx_coef > 0 needs demonstrations to clone: PPO(..., "
+                "demonstrations=oracle_demonstrations(env, n)) or set ppo.demonstrations"
+            )
         batch = Batch.from_episodes(records, self.spec.pad_id, device=self.device)
 
         # 2. Score the batch: logp_old, V_old and logp_ref on every token.
@@ -350,8 +364,8 @@ class PPO:
             shuffle = torch.Generator(device="cpu").manual_seed(
                 self._seed_for(self.iteration, epoch, _MINIBATCH_ORDER, per_process=False)
             )
-            for members in minibatch_order(
-                lengths, cfg.mini_batch_size, shuffle, cfg.group_by_length, groups
+            for step, members in enumerate(
+                minibatch_order(lengths, cfg.mini_batch_size, shuffle, cfg.group_by_length, groups)
             ):
                 idx = members[(members >= offset) & (members < offset + n)] - offset
                 idx = idx.to(self.device)
@@ -366,11 +380,22 @@ class PPO:
                     skipped += 1
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
-                if loss is not None:
+                if loss is not None and par.world_size > 1:
                     # Local token mean -> this process's part of the global token mean;
                     # averaging gradients over processes then gives the global gradient.
-                    share = tokens * par.world_size / total_tokens.clamp(min=1.0)
-                    self.scaler.scale(loss * share if par.world_size > 1 else loss).backward()
+                    loss = loss * tokens * par.world_size / total_tokens.clamp(min=1.0)
+                if cfg.ptx_coef > 0:
+                    # Every process clones its own draw; averaging the gradients makes
+                    # the term the mean over processes.
+                    ptx = self._demonstration_loss(epoch, step)
+                    mb_stats["ppo/loss/ptx"] = ptx.detach()
+                    mb_stats["ppo/loss/total"] = mb_stats["ppo/loss/total"] + cfg.ptx_coef * (
+                        ptx.detach()
+                    )
+                    ptx = cfg.ptx_coef * ptx
+                    loss = ptx if loss is None else loss + ptx
+                if loss is not None:
+                    self.scaler.scale(loss).backward()
                 par.average_gradients(self.trainable)
                 # Gradients are the same on every process after averaging, so a float16
                 # overflow skips the step on all of them alike.
@@ -400,6 +425,23 @@ class PPO:
         stats["ppo/epochs_done"] = float(epochs_done)
         stats["ppo/skipped_minibatches"] = float(skipped)
         return stats
+
+    def _demonstration_loss(self, epoch: int, step: int) -> torch.Tensor:
+        """Behaviour cloning on ``mini_batch_size`` demonstrations, drawn with a seed of
+        (iteration, epoch, step): a resumed run draws what an uninterrupted one would."""
+        cfg = self.config
+        draw = torch.Generator(device="cpu").manual_seed(
+            self._seed_for(self.iteration, epoch, step, _DEMONSTRATION_DRAW)
+        )
+        picks = torch.randint(len(self.demonstrations), (cfg.mini_batch_size,), generator=draw)
+        chosen = [self.demonstrations[i] for i in picks.tolist()]
+        batch = Batch.from_episodes(chosen, self.spec.pad_id, device=self.device)
+        return demonstration_loss(
+            self.policy,
+            batch,
+            share_prefix=cfg.share_prefix,
+            split_by_length=cfg.split_by_length,
+        )
 
     def _minibatch_loss(
         self, batch: Batch, idx, old_logp, ref_logp, old_values, advantages, returns
@@ -446,6 +488,7 @@ class PPO:
             "ppo/loss/value": vf_loss.detach(),
             "ppo/loss/total": loss.detach(),
             "ppo/loss/kl": kl_loss.detach(),
+            "ppo/loss/ptx": torch.zeros((), device=self.device),  # set in _update
             "ppo/policy/entropy": ent.detach(),
             "ppo/policy/approxkl": pg_stats["approxkl"],
             "ppo/policy/policykl": pg_stats["policykl"],

@@ -108,6 +108,23 @@ class PPOConfig:
             minibatch approx-KL (0.5 E[(log r)^2]) exceeds 1.5 x target_kl. TRL had it off
             by default; a small model leaves the trust region quickly.
 
+    PPO-ptx: behaviour cloning beside the update (InstructGPT's pretraining mix)
+        ptx_coef (0.0): each gradient step adds ptx_coef times the behaviour-cloning loss
+            (the mean NLL of the agent tokens, as SFT's) of mini_batch_size
+            demonstrations drawn at random from the run's oracle demonstrations. InstructGPT mixed
+            pretraining text into PPO so that RL would not wear down what pretraining
+            taught; here the demonstrations are the env's oracle episodes, the SFT warm
+            start's data, and what they keep is what SFT taught: copying the question's
+            numbers into a program exactly, which sequence-level updates on a sharp
+            start erode (benchmarks/results/ppo_learning_python_sweep.md). A gain made
+            with it is RL's only where it beats SFT continued for the same time.
+            The demonstrations come from the training env's oracle, so an env whose
+            oracle always calls the tool teaches tool use through this term: leave it
+            at 0 for tool discovery.
+        ptx_demonstrations (2000): how many oracle episodes a training run draws for it,
+            on train items seeded seed .. seed + n - 1 (with the default seeds, the very
+            episodes the SFT warm start learned from); the same again on resume.
+
     KL penalty to the frozen reference
         kl_penalty ("reward"): where the KL goes. "reward" (TRL's, Ziegler's): every
             agent token's reward gets ``-beta * KL_t``, so an episode's return carries the
@@ -171,6 +188,9 @@ class PPOConfig:
     early_stopping: bool = True
     target_kl: float = 0.1
 
+    ptx_coef: float = 0.0
+    ptx_demonstrations: int = 2000
+
     kl_penalty: str = "reward"
     kl_estimator: str = "k1"
     init_kl_coef: float = 0.05
@@ -193,6 +213,7 @@ class PPOConfig:
             "mini_batch_size",
             "keep_checkpoints",
             "group_size",
+            "ptx_demonstrations",
         )
         require_positive_ints(self, positive_ints)
         if self.advantage not in ADVANTAGE_ESTIMATORS:
@@ -255,8 +276,8 @@ class PPOConfig:
                 "only_positive_advantages needs advantage_norm='scale' (or no "
                 "normalisation): whitening subtracts a mean and makes some negative again"
             )
-        if self.init_kl_coef < 0 or self.vf_coef < 0 or self.ent_coef < 0:
-            raise ValueError("init_kl_coef, vf_coef and ent_coef must be >= 0")
+        if min(self.init_kl_coef, self.vf_coef, self.ent_coef, self.ptx_coef) < 0:
+            raise ValueError("init_kl_coef, vf_coef, ent_coef and ptx_coef must be >= 0")
         # The names only: whether this machine has the device is checked on placing
         # the policy (a config is also read back on other machines).
         check_device_name(self.device, "PPOConfig.device")

@@ -10,6 +10,7 @@ UPDATE_STATS = (
     "ppo/loss/value",
     "ppo/loss/total",
     "ppo/loss/kl",
+    "ppo/loss/ptx",
     "ppo/policy/entropy",
     "ppo/policy/approxkl",
     "ppo/policy/policykl",
@@ -32,8 +33,10 @@ STAT_DOCS = {
     # The ppo/loss, ppo/policy and ppo/val stats are token-weighted means over minibatches.
     "ppo/loss/policy": "clipped surrogate loss",
     "ppo/loss/value": "clipped value loss",
-    "ppo/loss/total": "policy + vf_coef * value - ent_coef * entropy (+ beta * kl, 'loss')",
+    "ppo/loss/total": "policy + vf_coef * value - ent_coef * entropy (+ beta * kl, 'loss')"
+    " (+ ptx_coef * ptx)",
     "ppo/loss/kl": "per-token mean k3 KL(pi || pi_ref) of the current policy in the update",
+    "ppo/loss/ptx": "behaviour-cloning loss on demonstrations (PPO-ptx; 0 when ptx_coef=0)",
     "ppo/policy/entropy": "per-token entropy of the current policy during the update",
     "ppo/policy/approxkl": "0.5 E[(log r)^2]: drift from the rollout policy in the update",
     "ppo/policy/policykl": "E[(r - 1) - log r]: the same drift, k3 estimator",

@@ -22,7 +22,7 @@ from textgym.agents.rollouts import Batch
 from textgym.agents.value_head import ValueHeadLM
 from textgym.rollout import Episode, run_episode
 
-__all__ = ["SFTConfig", "oracle_demonstrations", "sft"]
+__all__ = ["SFTConfig", "demonstration_loss", "oracle_demonstrations", "sft"]
 
 
 @dataclass
@@ -81,6 +81,16 @@ def oracle_demonstrations(
     ]
 
 
+def demonstration_loss(policy: ValueHeadLM, batch: Batch, **score_options) -> torch.Tensor:
+    """Behaviour cloning's loss: the mean negative log-likelihood of the agent's tokens of
+    a batch of demonstrations (prompt and tool tokens are context, never targets).
+    ``score_options`` go to ``policy.score_tokens`` (the exact speed-ups)."""
+    logp, _, _ = policy.score_tokens(
+        batch.ids, batch.attention, batch.prompt_lengths, **score_options
+    )
+    return -masked_mean(logp, batch.mask)
+
+
 def sft(
     policy: ValueHeadLM,
     demos: list[Episode],
@@ -113,8 +123,7 @@ def sft(
         idx = torch.randint(len(demos), size, generator=gen, device="cpu")
         chosen = [demos[i] for i in idx.tolist()]
         batch = Batch.from_episodes(chosen, pad_id, device=device)
-        logp, _, _ = policy.score_tokens(batch.ids, batch.attention, batch.prompt_lengths)
-        loss = -masked_mean(logp, batch.mask)
+        loss = demonstration_loss(policy, batch)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)

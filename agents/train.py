@@ -348,6 +348,16 @@ def train_ppo(
             eval_episodes or 50,
             reward_model,
         )
+    if ppo.config.ptx_coef > 0:
+        # Data, not checkpoint state: drawn from the same seeds again on resume.
+        demo_env = gym.make(env_id, **env_kwargs_now)
+        ppo.demonstrations = oracle_demonstrations(
+            demo_env,
+            ppo.config.ptx_demonstrations,
+            seed=ppo.config.seed,
+            progress=progress and main,
+        )
+        demo_env.close()
     log = MetricsLog(out) if main else None
     if log is not None:
         log.truncate_after(ppo.iteration)

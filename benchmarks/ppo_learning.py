@@ -44,13 +44,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from learning_runs import KL_IN_LOSS_RLOO, machine, scores
+from learning_runs import KL_IN_LOSS_RLOO, machine, scores, timed_sft
 
 import textgym
 from textgym.agents import PolicyAgent, PPOConfig, SFTConfig
 from textgym.agents.metrics import plot_learning_curve, read_jsonl
 from textgym.agents.run_folder import prepare_run_folder
-from textgym.agents.train import train_ppo, train_sft
+from textgym.agents.train import make_policy, train_ppo, train_sft
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -268,12 +268,14 @@ def report_test(args, out: Path, name: str, env_id: str) -> int:
     validation = {k: result.pop(k) for k in list(result) if k in COMPARED}
     env = gym.make(env_id)
     before = {t: measure(env, out / "sft" / "policy", t, args.episodes) for t in (0.0, 1.0)}
-    after = {t: measure(env, out / "ppo" / "policy", t, args.episodes) for t in (0.0, 1.0)}
+    branch = out / result.get("branch", "ppo") / "policy"
+    after = {t: measure(env, branch, t, args.episodes) for t in (0.0, 1.0)}
     result.update(comparison(before, after))
     result["measured_on"] = "test split (preset chosen on validation)"
     result["validation"] = validation
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
-    shutil.copyfile(RESULTS / f"{name}_validation.png", RESULTS / f"{name}.png")
+    if (RESULTS / f"{name}_validation.png").is_file():  # a more-SFT control has no curve
+        shutil.copyfile(RESULTS / f"{name}_validation.png", RESULTS / f"{name}.png")
     print(
         json.dumps(
             {
@@ -283,6 +285,20 @@ def report_test(args, out: Path, name: str, env_id: str) -> int:
         )
     )
     return 0
+
+
+def more_sft(env: gym.Env, sft_dir: Path, out: Path, args, demonstrations: int) -> float:
+    """The control for a PPO gain: the SFT start trained on alone, by imitating oracle
+    demonstrations, for ``args.more_sft_minutes`` training minutes at a constant
+    ``args.more_sft_lr`` (a new seed for the batches). Saves ``out/policy``; returns the
+    minutes trained."""
+    policy = make_policy(env, sft_dir)
+    config = SFTConfig(
+        steps=10**9, learning_rate=args.more_sft_lr, demonstrations=demonstrations, seed=1
+    )
+    trained = timed_sft(env, policy, config, None, minutes=args.more_sft_minutes)
+    policy.save_pretrained(out / "policy")
+    return trained
 
 
 def overrides(pairs: list[list[str]]) -> dict[str, Any]:
@@ -339,6 +355,18 @@ def main(argv=None) -> int:
         "--sft-from",
         help="an earlier run's SFT folder (RUN/sft) to start from instead of training one",
     )
+    parser.add_argument(
+        "--more-sft-minutes",
+        type=float,
+        help="the control for a PPO gain: instead of PPO, train the SFT start on by more "
+        "imitation for this many training minutes (a PPO run's), then measure the same way",
+    )
+    parser.add_argument(
+        "--more-sft-lr",
+        type=float,
+        default=1e-4,
+        help="the control's constant learning rate (the warm start decays 1e-3 to 0)",
+    )
     args = parser.parse_args(argv)
     preset = PRESETS[args.env]
     env_id = preset["env_id"]
@@ -394,10 +422,16 @@ def main(argv=None) -> int:
             **overrides(args.set or []),
         },
     )
-    _, rows = train_ppo(env_id, out / "ppo", config, init=sft_dir, progress=True)
-    ppo_minutes = (time.perf_counter() - t0) / 60
-    after = {t: measure(env, out / "ppo" / "policy", t, args.episodes, split) for t in (0.0, 1.0)}
-    print(f"after PPO: greedy {after[0.0]}, sampled {after[1.0]}", flush=True)
+    if args.more_sft_minutes:
+        branch = "more_sft"
+        trained = more_sft(env, sft_dir, out / branch, args, preset["demonstrations"])
+        rows = []
+    else:
+        branch = "ppo"
+        _, rows = train_ppo(env_id, out / branch, config, init=sft_dir, progress=True)
+    branch_minutes = (time.perf_counter() - t0) / 60
+    after = {t: measure(env, out / branch / "policy", t, args.episodes, split) for t in (0.0, 1.0)}
+    print(f"after {branch}: greedy {after[0.0]}, sampled {after[1.0]}", flush=True)
 
     kl = [row["objective/kl"] for row in rows]
     result = {
@@ -409,8 +443,19 @@ def main(argv=None) -> int:
         "sft_lr_schedule": sft_config.lr_schedule,
         "sft_from": args.sft_from,
         "sft_env_kwargs": preset["sft_env_kwargs"],
-        "ppo_iterations": iterations,
-        "ppo_config": config.to_dict(),
+        "branch": branch,
+        **(
+            {
+                "more_sft": {
+                    "training_minutes": round(trained, 2),
+                    "learning_rate": args.more_sft_lr,
+                    "lr_schedule": "constant",
+                    "seed": 1,
+                }
+            }
+            if branch == "more_sft"
+            else {"ppo_iterations": iterations, "ppo_config": config.to_dict()}
+        ),
         **comparison(before, after),
         "kl": {
             "final": kl[-1] if kl else None,
@@ -420,7 +465,7 @@ def main(argv=None) -> int:
         },
         "minutes": {
             "sft": round(sft_minutes, 2),
-            "ppo": round(ppo_minutes, 2),
+            branch: round(branch_minutes, 2),
             "total": round((time.perf_counter() - started) / 60, 2),
         },
         "machine": machine(),
@@ -430,12 +475,13 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name += "_validation" if args.validation else ""
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
-    plot_learning_curve(
-        read_jsonl(out / "ppo" / "metrics.jsonl"),
-        RESULTS / f"{name}.png",
-        keys=("env/reward_mean", "objective/kl", "ppo/policy/clipfrac"),
-        title=f"PPO on {env_id} after SFT",
-    )
+    if rows:
+        plot_learning_curve(
+            read_jsonl(out / "ppo" / "metrics.jsonl"),
+            RESULTS / f"{name}.png",
+            keys=("env/reward_mean", "objective/kl", "ppo/policy/clipfrac"),
+            title=f"PPO on {env_id} after SFT",
+        )
     print(
         json.dumps(
             {

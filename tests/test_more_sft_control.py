@@ -1,0 +1,38 @@
+"""benchmarks/ppo_learning.py --more-sft-minutes: the control that tells a PPO gain from
+more imitation trains the SFT start on by SFT alone (the benchmark itself is run by
+hand)."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+
+pytest.importorskip("matplotlib")
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import ppo_learning as bench  # noqa: E402
+
+from textgym.agents.train import make_policy  # noqa: E402
+
+
+def test_more_sft_trains_the_start_on_and_saves_the_model(tmp_path):
+    env = gym.make("TextEnv-Calculator-v0")
+    start = make_policy(env, seed=0)
+    start.save_pretrained(tmp_path / "sft")
+    args = Namespace(more_sft_minutes=0.002, more_sft_lr=1e-3)
+    minutes = bench.more_sft(env, tmp_path / "sft", tmp_path / "more_sft", args, 16)
+    assert minutes >= 0.002  # trained until the budget was spent, not beyond one step
+    trained = make_policy(env, tmp_path / "more_sft" / "policy")
+    changed = [
+        not torch.equal(a, b) for a, b in zip(start.parameters(), trained.parameters())
+    ]
+    assert any(changed)
+    env.close()
+
