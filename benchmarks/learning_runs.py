@@ -158,9 +158,12 @@ def timed_sft(
     eval_every_steps: int = 200,
     start_minutes: float = 0.0,
     val_episodes: int = VALIDATION_ITEMS,
+    done: dict[str, int] | None = None,
 ) -> float:
     """SFT for ``config.steps`` steps or ``minutes`` of training, whichever comes first,
-    with a validation point every ``eval_every_steps``; returns the training minutes."""
+    with a validation point every ``eval_every_steps``; returns the training minutes.
+    ``done``, when given, gets the number of ``steps`` taken (to repeat the run by
+    steps, which unlike minutes mean the same on every machine)."""
     demos = oracle_demonstrations(env, config.demonstrations, seed=config.seed, progress=False)
     t0 = time.perf_counter()
     spent_on_evals = 0.0
@@ -170,12 +173,14 @@ def timed_sft(
 
     def callback(step: int, loss: float) -> None:
         nonlocal spent_on_evals
-        done = minutes is not None and trained() >= minutes
-        if curve is not None and (step % eval_every_steps == 0 or done):
+        if done is not None:
+            done["steps"] = step
+        finished = minutes is not None and trained() >= minutes
+        if curve is not None and (step % eval_every_steps == 0 or finished):
             e0 = time.perf_counter()
             curve.add(start_minutes + trained(), validation(env, policy, val_episodes))
             spent_on_evals += time.perf_counter() - e0
-        if done:
+        if finished:
             raise _Budget
 
     try:

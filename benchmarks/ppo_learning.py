@@ -287,18 +287,21 @@ def report_test(args, out: Path, name: str, env_id: str) -> int:
     return 0
 
 
-def more_sft(env: gym.Env, sft_dir: Path, out: Path, args, demonstrations: int) -> float:
+def more_sft(
+    env: gym.Env, sft_dir: Path, out: Path, args, demonstrations: int
+) -> tuple[float, int]:
     """The control for a PPO gain: the SFT start trained on alone, by imitating oracle
     demonstrations, for ``args.more_sft_minutes`` training minutes at a constant
     ``args.more_sft_lr`` (a new seed for the batches). Saves ``out/policy``; returns the
-    minutes trained."""
+    minutes trained and the steps taken."""
     policy = make_policy(env, sft_dir)
     config = SFTConfig(
         steps=10**9, learning_rate=args.more_sft_lr, demonstrations=demonstrations, seed=1
     )
-    trained = timed_sft(env, policy, config, None, minutes=args.more_sft_minutes)
+    done: dict[str, int] = {}
+    trained = timed_sft(env, policy, config, None, minutes=args.more_sft_minutes, done=done)
     policy.save_pretrained(out / "policy")
-    return trained
+    return trained, done.get("steps", 0)
 
 
 def overrides(pairs: list[list[str]]) -> dict[str, Any]:
@@ -424,7 +427,7 @@ def main(argv=None) -> int:
     )
     if args.more_sft_minutes:
         branch = "more_sft"
-        trained = more_sft(env, sft_dir, out / branch, args, preset["demonstrations"])
+        trained, steps = more_sft(env, sft_dir, out / branch, args, preset["demonstrations"])
         rows = []
     else:
         branch = "ppo"
@@ -448,6 +451,7 @@ def main(argv=None) -> int:
             {
                 "more_sft": {
                     "training_minutes": round(trained, 2),
+                    "steps": steps,
                     "learning_rate": args.more_sft_lr,
                     "lr_schedule": "constant",
                     "seed": 1,
