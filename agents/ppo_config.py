@@ -116,10 +116,10 @@ class PPOConfig:
             what pretraining taught; here the demonstrations are the env's oracle
             episodes, the SFT warm start's data, and what they keep is what SFT taught:
             copying the question's numbers into a program exactly, which
-            sequence-level updates on a sharp start erode (on Python, 13 points of word
-            problems without it, 1 with it; benchmarks/results/
-            ppo_learning_python_sweep.md). A gain made with it is RL's only where it
-            beats SFT continued for the same time.
+            sequence-level updates on a sharp start erode. On Python's word problems
+            PPO lost 13 points without it and 1 with it
+            (benchmarks/results/ppo_learning_python_sweep.md). A gain made with it is
+            RL's only where it beats SFT continued for the same time.
             The demonstrations come from the training env's oracle, so an env whose
             oracle always calls the tool teaches tool use through this term: leave it
             at 0 for tool discovery.
