@@ -8,6 +8,7 @@ Reads what the learning benchmarks wrote to benchmarks/results/ and skips what i
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -181,7 +182,14 @@ def _num(x: float) -> str:
     return f"{x:.2f}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Write benchmarks/results/LEARNING.md from the learning result files."
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="also replace the README's learning table"
+    )
+    args = parser.parse_args(argv)
     lines = [
         "# Learning results",
         "",
@@ -212,7 +220,7 @@ def main() -> int:
     lines += _trl_rows()
     (RESULTS / "LEARNING.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    if "--readme" in sys.argv[1:]:
+    if args.readme:
         readme = RESULTS.parent.parent / "README.md"
         text = readme.read_text()
         start = text.index("<!-- learning-table")

@@ -4,6 +4,7 @@ hand)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -36,3 +37,17 @@ def test_more_sft_trains_the_start_on_and_saves_the_model(tmp_path):
     assert any(changed)
     env.close()
 
+
+
+def test_a_borrowed_warm_start_is_recorded_as_it_was_trained(tmp_path):
+    # --sft-from: the result must name the earlier SFT's steps, schedule and model, not
+    # the preset's (a 3,000-step start was once recorded as the preset's 1,000).
+    run = {"kind": "sft", "arch": "llama", "config": {"steps": 3000, "lr_schedule": "linear"}}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    assert bench.sft_run_settings(tmp_path) == (3000, "linear", "llama")
+
+
+def test_a_warm_start_without_its_run_record_is_refused(tmp_path):
+    (tmp_path / "policy").mkdir()
+    with pytest.raises(SystemExit, match="no run.json"):
+        bench.sft_run_settings(tmp_path)
