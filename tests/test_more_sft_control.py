@@ -42,9 +42,10 @@ def test_more_sft_trains_the_start_on_and_saves_the_model(tmp_path):
 def test_a_borrowed_warm_start_is_recorded_as_it_was_trained(tmp_path):
     # --sft-from: the result must name the earlier SFT's steps, schedule and model, not
     # the preset's (a 3,000-step start was once recorded as the preset's 1,000).
-    run = {"kind": "sft", "arch": "llama", "config": {"steps": 3000, "lr_schedule": "linear"}}
+    config = {"steps": 3000, "lr_schedule": "linear", "model_size": "deep"}
+    run = {"kind": "sft", "arch": "llama", "config": config}
     (tmp_path / "run.json").write_text(json.dumps(run))
-    assert bench.sft_run_settings(tmp_path) == (3000, "linear", "llama")
+    assert bench.sft_run_settings(tmp_path) == (3000, "linear", "llama", "deep")
 
 
 def test_a_warm_start_without_its_run_record_is_refused(tmp_path):
