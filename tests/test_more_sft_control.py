@@ -52,3 +52,17 @@ def test_a_warm_start_without_its_run_record_is_refused(tmp_path):
     (tmp_path / "policy").mkdir()
     with pytest.raises(SystemExit, match="no run.json"):
         bench.sft_run_settings(tmp_path)
+
+
+def test_the_model_size_flag_builds_and_records_that_model(tmp_path, monkeypatch):
+    # --model-size must reach the SFT (a 4-layer model is built) and the result file.
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    argv = ["--env", "calculator", "--model-size", "deep", "--sft-steps", "2"]
+    argv += ["--iterations", "1", "--episodes", "2", "--batch", "4", "--threads", "1"]
+    argv += ["--set", "mini_batch_size", "4", "--validation", "--out", str(tmp_path / "run")]
+    assert bench.main(argv) == 0
+    written = tmp_path / "results" / "ppo_learning_calculator_validation.json"
+    result = json.loads(written.read_text())
+    assert result["model_size"] == "deep"
+    config = json.loads((tmp_path / "run" / "sft" / "policy" / "config.json").read_text())
+    assert config["n_layer"] == 4
