@@ -1,5 +1,5 @@
 """Does PPO learn? An SFT warm start, then PPO, with the test split measured before and
-after (greedy and sampled decoding). Two presets:
+after (greedy and sampled decoding). The presets (``--env``):
 
 - ``tool-discovery``: SFT on calculator demonstrations that call the tool on only 30% of
   the items (``oracle_tool_rate=0.3``), then PPO; the figures are test-split success and
@@ -19,10 +19,17 @@ after (greedy and sampled decoding). Two presets:
   T5 from config, ``arch="seq2seq"``). On the calculator the T5 learns to copy the
   question's numbers out of its encoder far more slowly than GPT-2 copies them from its
   context, so its SFT runs longer and stays weak.
+- ``python``, ``wiki`` and ``reasoning-gym``: SFT on the oracle's tool-using episodes,
+  then PPO; success per task family (Python) and per single- or multi-hop question
+  (WikiSearch). ``python-discovery`` is Python's tool-discovery variant.
+
+``--arch`` and ``--model-size`` change the policy built for SFT; ``--validation`` chooses
+presets on train items and never reads the test split.
 
     .venv/bin/python benchmarks/ppo_learning.py --env tool-discovery   # ~4 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env calculator   # ~12 min on 2 cores
-    .venv/bin/python benchmarks/ppo_learning.py --env sentiment    # ~15 min on 2 cores
+    .venv/bin/python benchmarks/ppo_learning.py --env sentiment    # ~25 min on 2 cores
+    .venv/bin/python benchmarks/ppo_learning.py --env wiki         # ~75 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env detox
     .venv/bin/python benchmarks/ppo_learning.py --env calculator-t5  # ~25 min on 2 cores
     .venv/bin/python benchmarks/ppo_learning.py --env sentiment-t5
