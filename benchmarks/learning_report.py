@@ -43,7 +43,7 @@ def _learning_rows() -> list[str]:
         b, a = r["before"], r["after"]
         cells = [
             label,
-            f"SFT {r['sft_steps']} steps{_decay(r)}"
+            f"SFT {r['sft_steps']} steps{_decay(r)}{_model(r)}"
             + (f", demos {json.dumps(r['sft_env_kwargs'])}" if r["sft_env_kwargs"] else ""),
             f"{r['ppo_iterations']} × {r['ppo_config']['episodes_per_iteration']}",
             f"{_arrow(b['greedy'], a['greedy'], 'success')} / "
@@ -176,6 +176,13 @@ def _trl_rows() -> list[str]:
 
 def _decay(result: dict) -> str:
     return ", lr decayed linearly" if result.get("sft_lr_schedule") == "linear" else ""
+
+
+def _model(result: dict) -> str:
+    """The policy, where it is not the default tiny GPT-2 (older results lack the keys)."""
+    parts = [result.get("model_size", "tiny"), {"llama": "Llama"}.get(result.get("arch"), "")]
+    shown = [p for p in parts if p and p != "tiny"]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _num(x: float) -> str:
